@@ -1,0 +1,384 @@
+/**
+ * Off-chain signed payloads of the Cocoon network: the one module that builds, signs,
+ * parses and checks every cell a contract verifies with `checkSignature`.
+ *
+ * Convention (TON): Ed25519 over the payload cell's representation hash (`cell.hash()`).
+ * Every payload starts with its 32-bit op tag, names the contract that must accept it
+ * (except work receipts, bound to a unique worker key, see docs/tlb/cocoon.tlb) and carries
+ * a monotonic value or a valid-until. Layouts are documented in docs/tlb/cocoon.tlb; the
+ * contracts parse the very same layouts (contracts/messages.tact, "Signed payloads").
+ *
+ * Used by wrappers, tests, scripts, the verifier (`attest`) and the reference worker / proxy.
+ */
+import { Address, beginCell, Builder, Cell, Slice } from '@ton/core';
+import { keyPairFromSeed, sign, signVerify, KeyPair } from '@ton/crypto';
+
+/** Op tags of signed payloads (first 32 bits of the payload cell). */
+export const PayloadOp = {
+    attestationCert: 0x43435254, // "CCRT"
+    workReceipt: 0x43525054, // "CRPT"
+    charge: 0x43434847, // "CCHG"
+    payout: 0x43504159, // "CPAY"
+    faultReport: 0x43464c54, // "CFLT"
+} as const;
+
+/** Roles an attestation certificate may grant. */
+export enum Role {
+    Proxy = 1,
+    Worker = 2,
+}
+
+/**
+ * TCB statuses as the verifier reports them (Intel's names), with their on-chain codes.
+ * Root accepts a certificate only if `1 << code` is set in its `tcbStatusMask` param.
+ */
+export const TcbStatusCode = {
+    UpToDate: 0,
+    SWHardeningNeeded: 1,
+    ConfigurationNeeded: 2,
+    ConfigurationAndSWHardeningNeeded: 3,
+    OutOfDate: 4,
+    OutOfDateConfigurationNeeded: 5,
+    Revoked: 6,
+} as const;
+export type TcbStatusName = keyof typeof TcbStatusCode;
+
+export function tcbStatusCode(name: string): number {
+    if (!(name in TcbStatusCode)) throw new Error(`unknown TCB status "${name}"`);
+    return TcbStatusCode[name as TcbStatusName];
+}
+
+export function tcbStatusName(code: number): TcbStatusName {
+    const found = (Object.keys(TcbStatusCode) as TcbStatusName[]).find((k) => TcbStatusCode[k] === code);
+    if (found === undefined) throw new Error(`unknown TCB status code ${code}`);
+    return found;
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys and signatures
+// ---------------------------------------------------------------------------------------
+
+/** An Ed25519 key pair as @ton/crypto makes it (64-byte secret key, 32-byte public key). */
+export type Ed25519KeyPair = KeyPair;
+
+export function ed25519FromSeed(seed: Buffer): Ed25519KeyPair {
+    if (seed.length !== 32) throw new Error(`Ed25519 seed must be 32 bytes, got ${seed.length}`);
+    return keyPairFromSeed(seed);
+}
+
+/** A 32-byte key as the unsigned 256-bit integer the contracts store. */
+export function keyToBigInt(key: Buffer): bigint {
+    if (key.length !== 32) throw new Error(`key must be 32 bytes, got ${key.length}`);
+    return BigInt('0x' + key.toString('hex'));
+}
+
+export function bigIntToKey(value: bigint): Buffer {
+    return Buffer.from(value.toString(16).padStart(64, '0'), 'hex');
+}
+
+/** Ed25519 signature (64 bytes) over the cell's hash: the one signing function. */
+export function signCell(cell: Cell, secretKey: Buffer): Buffer {
+    return sign(cell.hash(), secretKey);
+}
+
+export function verifyCellSignature(cell: Cell, signature: Buffer, publicKey: Buffer): boolean {
+    return signature.length === 64 && signVerify(cell.hash(), signature, publicKey);
+}
+
+/** A payload cell with the signature over it: what a contract message carries. */
+export interface SignedPayload {
+    payload: Cell;
+    signature: Buffer;
+}
+
+export function signPayload(payload: Cell, secretKey: Buffer): SignedPayload {
+    return { payload, signature: signCell(payload, secretKey) };
+}
+
+/** Stores a 64-byte signature as 512 bits inline. */
+export function storeSignature(signature: Buffer): (b: Builder) => void {
+    if (signature.length !== 64) throw new Error(`signature must be 64 bytes, got ${signature.length}`);
+    return (b) => b.storeBuffer(signature);
+}
+
+// ---------------------------------------------------------------------------------------
+// Attestation certificate
+// ---------------------------------------------------------------------------------------
+
+export interface AttestationCert {
+    /** The Root contract that must accept it (no replay across networks). */
+    root: Address;
+    role: Role;
+    imageHash: Buffer; // 32 bytes
+    ed25519Key: Buffer; // 32 bytes
+    x25519Key: Buffer; // 32 bytes
+    quoteHash: Buffer; // 32 bytes, SHA-256 of the raw quote
+    tcbStatus: number; // TcbStatusCode
+    validUntil: number; // unix seconds
+}
+
+function need32(name: string, b: Buffer): Buffer {
+    if (b.length !== 32) throw new Error(`${name} must be 32 bytes, got ${b.length}`);
+    return b;
+}
+
+/**
+ * attestation_cert#43435254 root:MsgAddressInt role:uint8 image_hash:bits256
+ *   ed25519_key:bits256 tcb_status:uint8 valid_until:uint32
+ *   keys:^[x25519_key:bits256 quote_hash:bits256] = AttestationCert;
+ */
+export function buildAttestationCert(c: AttestationCert): Cell {
+    const keys = beginCell()
+        .storeBuffer(need32('x25519Key', c.x25519Key))
+        .storeBuffer(need32('quoteHash', c.quoteHash))
+        .endCell();
+    return beginCell()
+        .storeUint(PayloadOp.attestationCert, 32)
+        .storeAddress(c.root)
+        .storeUint(c.role, 8)
+        .storeBuffer(need32('imageHash', c.imageHash))
+        .storeBuffer(need32('ed25519Key', c.ed25519Key))
+        .storeUint(c.tcbStatus, 8)
+        .storeUint(c.validUntil, 32)
+        .storeRef(keys)
+        .endCell();
+}
+
+export function parseAttestationCert(cell: Cell): AttestationCert {
+    const s = cell.beginParse();
+    expectOp(s, PayloadOp.attestationCert, 'attestation certificate');
+    const root = s.loadAddress();
+    const role = s.loadUint(8) as Role;
+    const imageHash = s.loadBuffer(32);
+    const ed25519Key = s.loadBuffer(32);
+    const tcbStatus = s.loadUint(8);
+    const validUntil = s.loadUint(32);
+    const k = s.loadRef().beginParse();
+    return { root, role, imageHash, ed25519Key, x25519Key: k.loadBuffer(32), quoteHash: k.loadBuffer(32), tcbStatus, validUntil };
+}
+
+/** One attestor's signature over a certificate. */
+export interface AttestorSignature {
+    attestorKey: Buffer; // 32-byte Ed25519 public key
+    signature: Buffer; // 64 bytes over the certificate cell's hash
+}
+
+export function signAttestationCert(cert: Cell, attestor: Ed25519KeyPair): AttestorSignature {
+    return { attestorKey: attestor.publicKey, signature: signCell(cert, attestor.secretKey) };
+}
+
+/**
+ * The signature list a registration carries:
+ * sig_entry$_ attestor_key:bits256 signature:bits512 next:(Maybe ^SigEntry) = SigEntry;
+ * Several attestors' signatures combine into one list (order does not matter).
+ */
+export function buildSignatureList(sigs: AttestorSignature[]): Cell {
+    if (sigs.length === 0) throw new Error('a certificate needs at least one attestor signature');
+    let next: Cell | null = null;
+    for (let i = sigs.length - 1; i >= 0; i--) {
+        const b: Builder = beginCell()
+            .storeBuffer(need32('attestorKey', sigs[i].attestorKey))
+            .store(storeSignature(sigs[i].signature))
+            .storeMaybeRef(next);
+        next = b.endCell();
+    }
+    return next as Cell;
+}
+
+export function parseSignatureList(cell: Cell): AttestorSignature[] {
+    const out: AttestorSignature[] = [];
+    let cur: Cell | null = cell;
+    while (cur) {
+        const s: Slice = cur.beginParse();
+        out.push({ attestorKey: s.loadBuffer(32), signature: s.loadBuffer(64) });
+        cur = s.loadMaybeRef();
+    }
+    return out;
+}
+
+/** A certificate with its signatures, as the verifier's `attest` prints it (one BOC). */
+export interface SignedCertificate {
+    cert: Cell;
+    signatures: Cell;
+}
+
+/** certificate_bundle$_ cert:^AttestationCert sigs:^SigEntry = CertificateBundle; */
+export function packCertificateBundle(b: SignedCertificate): Cell {
+    return beginCell().storeRef(b.cert).storeRef(b.signatures).endCell();
+}
+
+export function unpackCertificateBundle(cell: Cell): SignedCertificate {
+    const s = cell.beginParse();
+    return { cert: s.loadRef(), signatures: s.loadRef() };
+}
+
+/** Adds more attestors' signatures to a bundle (k-of-n certificates from several attestors). */
+export function combineCertificateSignatures(bundles: SignedCertificate[]): SignedCertificate {
+    if (bundles.length === 0) throw new Error('nothing to combine');
+    const cert = bundles[0].cert;
+    const seen = new Map<string, AttestorSignature>();
+    for (const b of bundles) {
+        if (!b.cert.equals(cert)) throw new Error('cannot combine signatures over different certificates');
+        for (const sig of parseSignatureList(b.signatures)) seen.set(sig.attestorKey.toString('hex'), sig);
+    }
+    return { cert, signatures: buildSignatureList([...seen.values()]) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Work receipt (signed by the worker's enclave key for every request)
+// ---------------------------------------------------------------------------------------
+
+export interface TokenCounts {
+    prompt: bigint;
+    cached: bigint;
+    completion: bigint;
+    reasoning: bigint;
+}
+
+export interface WorkReceipt {
+    proxy: Address; // the Proxy contract the request came through
+    requestId: bigint; // uint64, unique per proxy
+    modelHash: Buffer; // 32 bytes, SHA-256 of the GGUF file
+    tokens: TokenCounts; // uint32 each
+    resultHash: Buffer; // 32 bytes, SHA-256 of the answer as sent
+}
+
+/**
+ * work_receipt#43525054 proxy:MsgAddressInt request_id:uint64 model_hash:bits256
+ *   prompt:uint32 cached:uint32 completion:uint32 reasoning:uint32 result_hash:bits256 = WorkReceipt;
+ */
+export function buildWorkReceipt(r: WorkReceipt): Cell {
+    return beginCell()
+        .storeUint(PayloadOp.workReceipt, 32)
+        .storeAddress(r.proxy)
+        .storeUint(r.requestId, 64)
+        .storeBuffer(need32('modelHash', r.modelHash))
+        .storeUint(r.tokens.prompt, 32)
+        .storeUint(r.tokens.cached, 32)
+        .storeUint(r.tokens.completion, 32)
+        .storeUint(r.tokens.reasoning, 32)
+        .storeBuffer(need32('resultHash', r.resultHash))
+        .endCell();
+}
+
+export function parseWorkReceipt(cell: Cell): WorkReceipt {
+    const s = cell.beginParse();
+    expectOp(s, PayloadOp.workReceipt, 'work receipt');
+    return {
+        proxy: s.loadAddress(),
+        requestId: s.loadUintBig(64),
+        modelHash: s.loadBuffer(32),
+        tokens: {
+            prompt: s.loadUintBig(32),
+            cached: s.loadUintBig(32),
+            completion: s.loadUintBig(32),
+            reasoning: s.loadUintBig(32),
+        },
+        resultHash: s.loadBuffer(32),
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// Charge (proxy enclave → JobEscrow) and payout (proxy enclave → WorkerAccount)
+// ---------------------------------------------------------------------------------------
+
+export interface ChargePayload {
+    escrow: Address; // the JobEscrow that must accept it
+    tokens: TokenCounts; // cumulative, uint64 each
+    validUntil: number;
+}
+
+/**
+ * charge#43434847 escrow:MsgAddressInt prompt:uint64 cached:uint64 completion:uint64
+ *   reasoning:uint64 valid_until:uint32 = ChargePayload;
+ */
+export function buildChargePayload(c: ChargePayload): Cell {
+    return beginCell()
+        .storeUint(PayloadOp.charge, 32)
+        .storeAddress(c.escrow)
+        .storeUint(c.tokens.prompt, 64)
+        .storeUint(c.tokens.cached, 64)
+        .storeUint(c.tokens.completion, 64)
+        .storeUint(c.tokens.reasoning, 64)
+        .storeUint(c.validUntil, 32)
+        .endCell();
+}
+
+export function parseChargePayload(cell: Cell): ChargePayload {
+    const s = cell.beginParse();
+    expectOp(s, PayloadOp.charge, 'charge');
+    return {
+        escrow: s.loadAddress(),
+        tokens: { prompt: s.loadUintBig(64), cached: s.loadUintBig(64), completion: s.loadUintBig(64), reasoning: s.loadUintBig(64) },
+        validUntil: s.loadUint(32),
+    };
+}
+
+export interface PayoutPayload {
+    workerAccount: Address; // the WorkerAccount that must accept it
+    tokens: bigint; // cumulative tokens served through this proxy, uint64
+    validUntil: number;
+}
+
+/** payout#43504159 worker_account:MsgAddressInt tokens:uint64 valid_until:uint32 = PayoutPayload; */
+export function buildPayoutPayload(p: PayoutPayload): Cell {
+    return beginCell()
+        .storeUint(PayloadOp.payout, 32)
+        .storeAddress(p.workerAccount)
+        .storeUint(p.tokens, 64)
+        .storeUint(p.validUntil, 32)
+        .endCell();
+}
+
+export function parsePayoutPayload(cell: Cell): PayoutPayload {
+    const s = cell.beginParse();
+    expectOp(s, PayloadOp.payout, 'payout');
+    return { workerAccount: s.loadAddress(), tokens: s.loadUintBig(64), validUntil: s.loadUint(32) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Fault report (proxy enclave → Provider, routed Proxy → Root → Provider)
+// ---------------------------------------------------------------------------------------
+
+export interface FaultReport {
+    provider: Address; // the Provider contract that must accept it
+    proxy: Address; // the reporting Proxy contract
+    reportId: bigint; // uint64, monotonic per (proxy, provider)
+    reason: number; // uint8, see docs/SPEC.md
+    requestId: bigint; // uint64
+    validUntil: number;
+}
+
+/**
+ * fault_report#43464c54 provider:MsgAddressInt proxy:MsgAddressInt report_id:uint64
+ *   reason:uint8 request_id:uint64 valid_until:uint32 = FaultReport;
+ */
+export function buildFaultReport(f: FaultReport): Cell {
+    return beginCell()
+        .storeUint(PayloadOp.faultReport, 32)
+        .storeAddress(f.provider)
+        .storeAddress(f.proxy)
+        .storeUint(f.reportId, 64)
+        .storeUint(f.reason, 8)
+        .storeUint(f.requestId, 64)
+        .storeUint(f.validUntil, 32)
+        .endCell();
+}
+
+export function parseFaultReport(cell: Cell): FaultReport {
+    const s = cell.beginParse();
+    expectOp(s, PayloadOp.faultReport, 'fault report');
+    return {
+        provider: s.loadAddress(),
+        proxy: s.loadAddress(),
+        reportId: s.loadUintBig(64),
+        reason: s.loadUint(8),
+        requestId: s.loadUintBig(64),
+        validUntil: s.loadUint(32),
+    };
+}
+
+function expectOp(s: Slice, op: number, what: string): void {
+    const got = s.loadUint(32);
+    if (got !== op) throw new Error(`not a ${what}: op 0x${got.toString(16)} instead of 0x${op.toString(16)}`);
+}
