@@ -1,0 +1,90 @@
+/**
+ * Root operations an operator or governance runs. Each is one function used by its
+ * Blueprint script (scripts/*.ts), by the tests and by the demo, against any NetworkProvider.
+ * Every function checks its input before anything is sent and confirms the effect after.
+ */
+import type { NetworkProvider } from '@ton/blueprint';
+import { Address, OpenedContract, toNano } from "@ton/core";
+import { AllowList, AllowListId, attestorMap, defaultParams, Params, Root, rootForOwner } from '../wrappers/Root';
+import { keyToBigInt } from '../wrappers/payloads';
+import { confirm, requireDeployed } from './confirm';
+
+const GOVERNANCE_VALUE = toNano('0.05');
+
+export async function deployRoot(provider: NetworkProvider, opts: { owner: Address; params?: Params; value?: bigint }): Promise<OpenedContract<Root>> {
+    const root = provider.open(await rootForOwner(opts.owner, opts.params ?? defaultParams()));
+    if (await provider.isContractDeployed(root.address)) {
+        provider.ui().write(`Root for this owner and params is already deployed at ${root.address.toString()}`);
+        return root;
+    }
+    provider.ui().write(`deploying Root at ${root.address.toString()} (owner ${opts.owner.toString()})`);
+    await root.send(provider.sender(), { value: opts.value ?? toNano('0.5') }, null);
+    await confirm(provider, `Root deployed at ${root.address.toString()}`, () => provider.isContractDeployed(root.address));
+    return root;
+}
+
+export function openRoot(provider: NetworkProvider, address: Address) {
+    return provider.open(Root.fromAddress(address));
+}
+
+async function requireOwner(provider: NetworkProvider, root: Address): Promise<void> {
+    await requireDeployed(provider, root, 'Root');
+    const owner = await openRoot(provider, root).getOwner();
+    const me = provider.sender().address;
+    if (!me || !owner.equals(me)) {
+        throw new Error(`only Root's owner ${owner.toString()} may do this; this wallet is ${me?.toString() ?? 'unknown'}`);
+    }
+}
+
+export async function setAttestors(provider: NetworkProvider, rootAddress: Address, keys: Buffer[], threshold: number): Promise<void> {
+    if (keys.length === 0) throw new Error('give at least one attestor key');
+    if (new Set(keys.map((k) => k.toString('hex'))).size !== keys.length) throw new Error('an attestor key is listed twice');
+    if (threshold < 1 || threshold > keys.length) throw new Error(`threshold must be between 1 and ${keys.length}`);
+    await requireOwner(provider, rootAddress);
+    const root = openRoot(provider, rootAddress);
+    await root.send(provider.sender(), { value: GOVERNANCE_VALUE }, {
+        $$type: 'SetAttestors',
+        queryId: 0n,
+        attestors: attestorMap(keys),
+        threshold: BigInt(threshold),
+    });
+    await confirm(provider, `${keys.length} attestor(s), threshold ${threshold}`, async () =>
+        (await root.getThreshold()) === BigInt(threshold) && (await root.getIsAttestor(keyToBigInt(keys[0]))),
+    );
+}
+
+export const listNames: Record<string, AllowListId> = {
+    'proxy-image': AllowList.proxyImage,
+    'worker-image': AllowList.workerImage,
+    model: AllowList.model,
+};
+
+export async function editAllowList(
+    provider: NetworkProvider,
+    rootAddress: Address,
+    list: AllowListId,
+    hash: Buffer,
+    allowed: boolean,
+    expiresAt = 0,
+): Promise<void> {
+    await requireOwner(provider, rootAddress);
+    const root = openRoot(provider, rootAddress);
+    const h = keyToBigInt(hash);
+    await root.send(provider.sender(), { value: GOVERNANCE_VALUE }, {
+        $$type: 'AllowListEdit',
+        queryId: 0n,
+        list: BigInt(list),
+        hash: h,
+        allowed,
+        expiresAt: BigInt(expiresAt),
+    });
+    await confirm(provider, `${hash.toString('hex')} ${allowed ? 'allowed' : 'removed'}`, async () => (await root.getIsAllowed(BigInt(list), h)) === allowed);
+}
+
+export async function setParams(provider: NetworkProvider, rootAddress: Address, params: Params): Promise<void> {
+    if (params.prices.workerFeePerToken > params.prices.pricePerToken) throw new Error('worker fee per token cannot exceed the price per token');
+    await requireOwner(provider, rootAddress);
+    const root = openRoot(provider, rootAddress);
+    await root.send(provider.sender(), { value: GOVERNANCE_VALUE }, { $$type: 'SetParams', queryId: 0n, params });
+    await confirm(provider, 'params updated', async () => (await root.getParams()).prices.pricePerToken === params.prices.pricePerToken);
+}
