@@ -4,7 +4,7 @@
  * Every function checks its input before anything is sent and confirms the effect after.
  */
 import type { NetworkProvider } from '@ton/blueprint';
-import { Address, OpenedContract, toNano } from "@ton/core";
+import { Address, fromNano, OpenedContract, toNano } from "@ton/core";
 import { AllowList, AllowListId, attestorMap, defaultParams, Params, Root, rootForOwner } from '../wrappers/Root';
 import { keyToBigInt } from '../wrappers/payloads';
 import { confirm, requireDeployed } from './confirm';
@@ -87,4 +87,59 @@ export async function setParams(provider: NetworkProvider, rootAddress: Address,
     const root = openRoot(provider, rootAddress);
     await root.send(provider.sender(), { value: GOVERNANCE_VALUE }, { $$type: 'SetParams', queryId: 0n, params });
     await confirm(provider, 'params updated', async () => (await root.getParams()).prices.pricePerToken === params.prices.pricePerToken);
+}
+
+/** Renders rows as an aligned text table. */
+export function table(rows: Record<string, string>[]): string {
+    if (rows.length === 0) return '(none)';
+    const cols = Object.keys(rows[0]);
+    const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i])).join('  ');
+    return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))].join('\n');
+}
+
+function hex(n: bigint): string {
+    return n.toString(16).padStart(64, '0');
+}
+
+/** Root's getters as text tables (showRoot script, demo). */
+export async function describeRoot(provider: NetworkProvider, rootAddress: Address): Promise<string> {
+    await requireDeployed(provider, rootAddress, 'Root');
+    const root = openRoot(provider, rootAddress);
+    const p = await root.getParams();
+    const out: string[] = [`Root ${rootAddress.toString()}`, `owner ${(await root.getOwner()).toString()}`, `treasury ${fromNano(await root.getTreasury())} TON`];
+    out.push('', 'params', table([
+        { name: 'price per token', value: `${p.prices.pricePerToken} nanoTON` },
+        { name: 'worker fee per token', value: `${p.prices.workerFeePerToken} nanoTON` },
+        { name: 'multipliers prompt/cached/completion/reasoning (bps)', value: [p.prices.promptMultiplier, p.prices.cachedMultiplier, p.prices.completionMultiplier, p.prices.reasoningMultiplier].join(' / ') },
+        { name: 'min stake proxy/provider/client', value: [p.stakes.minProxyStake, p.stakes.minProviderStake, p.stakes.minClientStake].map((v) => fromNano(v) + ' TON').join(' / ') },
+        { name: 'delays proxy close/client close/unbond/jail (s)', value: [p.stakes.proxyCloseDelay, p.stakes.clientCloseDelay, p.stakes.unbondDelay, p.stakes.jailPeriod].join(' / ') },
+        { name: 'slash equivocation/bounty/fault/fault cap (bps)', value: [p.slashing.equivocationSlashBps, p.slashing.bountyBps, p.slashing.faultSlashBps, p.slashing.faultCapBps].join(' / ') },
+        { name: 'accepted TCB status mask', value: `0b${p.tcbStatusMask.toString(2)}` },
+    ]));
+    const attestors = await root.getAttestors();
+    out.push('', `attestors (threshold ${await root.getThreshold()} of ${attestors.size})`, table(attestors.keys().map((k) => ({ key: hex(k) }))));
+    for (const [name, getter] of [
+        ['proxy images', () => root.getProxyImages()],
+        ['worker images', () => root.getWorkerImages()],
+        ['models', () => root.getAllowedModels()],
+    ] as const) {
+        const d = await getter();
+        out.push('', name, table(d.keys().map((k) => ({ hash: hex(k), expires: d.get(k) ? new Date(Number(d.get(k)) * 1000).toISOString() : 'never' }))));
+    }
+    const proxies: Record<string, string>[] = [];
+    const nProxies = Number(await root.getProxyCount());
+    for (let i = 0; i < nProxies; i++) {
+        const r = await root.getProxy(BigInt(i));
+        if (r) proxies.push({ seqno: String(i), address: r.proxy.toString(), active: String(r.active), validUntil: new Date(Number(r.validUntil) * 1000).toISOString(), endpoint: r.endpoint });
+    }
+    out.push('', 'proxies', table(proxies));
+    const providers: Record<string, string>[] = [];
+    const nProviders = Number(await root.getProviderCount());
+    for (let i = 0; i < nProviders; i++) {
+        const r = await root.getProvider(BigInt(i));
+        if (r) providers.push({ seqno: String(i), address: r.provider.toString(), owner: r.owner.toString() });
+    }
+    out.push('', 'providers', table(providers));
+    return out.join('\n');
 }
