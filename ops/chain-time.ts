@@ -1,0 +1,8 @@
+/** "Now" as the chain sees it: the sandbox's clock in tests and the demo, wall time on networks. */
+import type { NetworkProvider } from '@ton/blueprint';
+import { SandboxNetworkProvider } from './sandbox-provider';
+
+export function chainNow(provider: NetworkProvider): number {
+    if (provider instanceof SandboxNetworkProvider && provider.chain.now !== undefined) return provider.chain.now;
+    return Math.floor(Date.now() / 1000);
+}
