@@ -7,7 +7,8 @@
  */
 import * as crypto from 'node:crypto';
 import { Address, Cell } from '@ton/core';
-import { buildWorkReceipt, parseWorkReceipt, signCell, verifyCellSignature, WorkReceipt } from '../../wrappers/payloads';
+import { buildWorkReceipt, parseWorkReceipt, WorkReceipt } from '../../wrappers/payloads';
+import { Ed25519Signer, Ed25519Verifier } from '../crypto/ed25519';
 import { TokenUsage } from './engine';
 
 /** How a receipt travels in JSON (the `receipt` field of responses). */
@@ -37,8 +38,7 @@ export class ResultHasher {
 
 export function signReceipt(
     args: { proxy: Address; requestId: bigint; modelHash: Buffer; usage: TokenUsage; resultHash: Buffer },
-    secretKey: Buffer,
-    publicKey: Buffer,
+    signer: Ed25519Signer,
 ): ReceiptJson {
     const cell = buildWorkReceipt({
         proxy: args.proxy,
@@ -49,8 +49,8 @@ export function signReceipt(
     });
     return {
         boc: cell.toBoc().toString('base64'),
-        signature: signCell(cell, secretKey).toString('base64'),
-        worker_key: publicKey.toString('hex'),
+        signature: signer.signCell(cell).toString('base64'),
+        worker_key: signer.publicKey.toString('hex'),
         request_id: args.requestId.toString(),
         proxy: args.proxy.toString(),
         model_hash: args.modelHash.toString('hex'),
@@ -59,9 +59,10 @@ export function signReceipt(
 }
 
 /** Parses a receipt and checks its signature against the expected worker key. */
-export function openReceipt(json: ReceiptJson, workerKey: Buffer): { receipt: WorkReceipt; cell: Cell; signature: Buffer } {
+export function openReceipt(json: ReceiptJson, worker: Ed25519Verifier): { receipt: WorkReceipt; cell: Cell; signature: Buffer } {
+    if (typeof json !== 'object' || json === null || typeof json.boc !== 'string' || typeof json.signature !== 'string') throw new Error('missing receipt');
     const cell = Cell.fromBoc(Buffer.from(json.boc, 'base64'))[0];
     const signature = Buffer.from(json.signature, 'base64');
-    if (!verifyCellSignature(cell, signature, workerKey)) throw new Error('receipt signature does not verify with the worker key');
+    if (!worker.verifyCell(cell, signature)) throw new Error('receipt signature does not verify with the worker key');
     return { receipt: parseWorkReceipt(cell), cell, signature };
 }

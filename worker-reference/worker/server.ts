@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
 import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, startSse, writeSse } from '../common/http';
+import { Ed25519Signer } from '../crypto/ed25519';
 import { NodeIdentity } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
 import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
@@ -56,8 +57,10 @@ export class WorkerServer {
     readonly server: http.Server;
     private readonly used = new UsedRequestIds(1_000_000);
     private requests = 0;
+    private readonly signer: Ed25519Signer;
 
     constructor(private readonly o: WorkerServerOptions) {
+        this.signer = new Ed25519Signer(o.identity.ed25519);
         this.server = http.createServer((req, res) => {
             this.route(req, res).catch((e: unknown) => {
                 if (!(e instanceof ApiError)) log('worker', 'request failed', { error: e instanceof Error ? e.message : String(e) });
@@ -242,8 +245,7 @@ export class WorkerServer {
         }
         const receipt: ReceiptJson = signReceipt(
             { proxy: ctx.proxy, requestId: ctx.requestId, modelHash: engine.options.hash, usage: result.usage, resultHash: hasher.digest() },
-            this.o.identity.ed25519.secretKey,
-            this.o.identity.ed25519.publicKey,
+            this.signer,
         );
         log('worker', 'answered', {
             n,
