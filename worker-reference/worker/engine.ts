@@ -52,6 +52,13 @@ export interface GenerateResult {
     cancelled: boolean;
 }
 
+export interface AdmittedRequest {
+    /** Generates on the sequence it holds, then frees it. */
+    run(onText?: (text: string) => void): Promise<GenerateResult>;
+    /** Frees the sequence without generating. */
+    release(): void;
+}
+
 export class ModelEngine {
     private constructor(
         readonly options: EngineOptions,
@@ -106,7 +113,11 @@ export class ModelEngine {
         return state.contextText.tokenize(this.model.tokenizer);
     }
 
-    async generate(p: GenerateParams): Promise<GenerateResult> {
+    /**
+     * Admits a request: checks it fits the context and waits for a free sequence (or fails
+     * with 429 when the queue is full). Nothing is sent to the client before this succeeds.
+     */
+    async admit(p: GenerateParams): Promise<AdmittedRequest> {
         const prompt = this.promptTokens(p.messages);
         const room = this.contextSize - prompt.length;
         if (room < 1)
@@ -121,11 +132,27 @@ export class ModelEngine {
             );
         const maxTokens = p.maxTokens ?? Math.min(room, this.options.defaultMaxTokens);
         const sequence = await this.pool.acquire(prompt, p.signal);
-        try {
-            return await this.run(sequence, prompt, maxTokens, p);
-        } finally {
-            this.pool.release(sequence);
-        }
+        let done = false;
+        const release = () => {
+            if (!done) {
+                done = true;
+                this.pool.release(sequence);
+            }
+        };
+        return {
+            run: async (onText) => {
+                try {
+                    return await this.run(sequence, prompt, maxTokens, { ...p, onText });
+                } finally {
+                    release();
+                }
+            },
+            release,
+        };
+    }
+
+    async generate(p: GenerateParams): Promise<GenerateResult> {
+        return (await this.admit(p)).run(p.onText);
     }
 
     private async run(sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, p: GenerateParams): Promise<GenerateResult> {

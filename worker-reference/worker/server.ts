@@ -198,21 +198,28 @@ export class WorkerServer {
             return piece;
         };
 
+        const admitted = await engine.admit({
+            messages: messages ?? [],
+            maxTokens: request.maxTokens,
+            temperature: request.temperature,
+            topP: request.topP,
+            seed: request.seed,
+            stop,
+            signal: abort.signal,
+        });
         if (request.stream) {
-            startSse(res);
-            writeSse(res, chunk({ role: 'assistant', content: '' }, null));
+            try {
+                startSse(res);
+                writeSse(res, chunk({ role: 'assistant', content: '' }, null));
+            } catch (e) {
+                admitted.release();
+                throw e;
+            }
         }
         let result: GenerateResult;
         try {
-            result = await engine.generate({
-                messages: messages ?? [],
-                maxTokens: request.maxTokens,
-                temperature: request.temperature,
-                topP: request.topP,
-                seed: request.seed,
-                stop,
-                signal: abort.signal,
-                onText: request.stream
+            result = await admitted.run(
+                request.stream
                     ? (text) => {
                           if (sealer) writeSse(res, chunk({ sealed: sealPiece(text) }, null));
                           else {
@@ -221,7 +228,7 @@ export class WorkerServer {
                           }
                       }
                     : undefined,
-            });
+            );
         } catch (e) {
             if (request.stream && res.headersSent) {
                 const err = e instanceof ApiError ? e : new ApiError(500, 'generation failed', 'server_error', 'internal_error');
