@@ -191,6 +191,13 @@ export class ProxyServer {
         const clientWantsUsage = stream && typeof body.stream_options === 'object' && body.stream_options !== null && (body.stream_options as { include_usage?: unknown }).include_usage === true;
         const forwardBody = stream ? { ...body, stream_options: { include_usage: true } } : body;
         const payload = Buffer.from(JSON.stringify(forwardBody));
+        // A sealed prompt opens only on the worker it was sealed to: route to that worker.
+        let sealedFor: string | undefined;
+        if (body.sealed !== undefined) {
+            if (typeof body.sealed_for !== 'string' || !/^[0-9a-fA-F]{64}$/.test(body.sealed_for))
+                throw new ApiError(400, 'a sealed request needs sealed_for: the hex X25519 key of the worker it is sealed to (see GET /v1/workers)', 'invalid_request_error', null, 'sealed_for');
+            sealedFor = body.sealed_for.toLowerCase();
+        }
         const release = await this.reserve(escrow, body, raw.length);
         const closed = new AbortController();
         res.on('close', () => {
@@ -199,7 +206,7 @@ export class ProxyServer {
         try {
             const tried = new Set<WorkerState>();
             for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-                const worker = this.registry.candidates(model, tried)[0];
+                const worker = this.registry.candidates(model, tried).find((w) => sealedFor === undefined || w.config.x25519Key?.toString('hex') === sealedFor);
                 if (!worker) break;
                 tried.add(worker);
                 const requestId = await this.o.ledger.allocateRequestId();
