@@ -23,7 +23,7 @@ with its X25519 key and answered encrypted to the client's key.
   --host H              bind address (default 127.0.0.1)
   --gpu auto|cuda|off   auto: CUDA when its build loads, else CPU (default); cuda: CUDA or
                         fail; off: CPU only. The choice is logged at start.
-  --threads N           CPU threads (default: the machine's core count)
+  --threads N           CPU threads (default: core count - 1, at least 1)
   --parallel N          concurrent requests per model (context sequences, default 4)
   --max-queue N         requests waiting for a sequence before 429 (default 16)
   --context N           context tokens per sequence (default 2048, capped by the model)

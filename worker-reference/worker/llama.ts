@@ -18,10 +18,15 @@ export function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
     return cached;
 }
 
-/** Threads for CPU inference: the real core count (more threads than cores collapses speed). */
+/**
+ * Threads for CPU inference: the real core count minus one, at least one. llama.cpp's threads
+ * spin-wait, so more threads than free cores collapses generation (measured here: ~4-20
+ * tokens/s with 2+ threads on a busy 2-core machine, ~1,500 with 1); one core stays free for
+ * the HTTP server.
+ */
 export function defaultCpuThreads(): number {
     const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    return Math.max(1, n);
+    return Math.max(1, n - 1);
 }
 
 export interface LlamaBackend {
