@@ -1,0 +1,204 @@
+/** In-process tests: GGUF format, model generator, validator, sealing, signatures, text streaming, ledger recovery. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address } from '@ton/core';
+import { buildChargePayload, ed25519FromSeed, signCell, verifyCellSignature } from '../../wrappers/payloads';
+import { sha256File } from '../../worker-reference/common/hash';
+import { Ed25519Signer, Ed25519Verifier } from '../../worker-reference/crypto/ed25519';
+import { generateX25519, identityFromSeed } from '../../worker-reference/crypto/keys';
+import { Opener, Sealer } from '../../worker-reference/crypto/seal';
+import { GgufValue, GgufValueType } from '../../worker-reference/gguf/format';
+import { readGgufHeader } from '../../worker-reference/gguf/reader';
+import { validateGgufHeader } from '../../worker-reference/gguf/validate';
+import { floatToHalf, writeGguf } from '../../worker-reference/gguf/writer';
+import { generateModel } from '../../worker-reference/model/generate';
+import { Ledger } from '../../worker-reference/proxy/ledger';
+import { SequencePool } from '../../worker-reference/worker/sequence-pool';
+import { StopScanner } from '../../worker-reference/worker/text-stream';
+import { tmpDir } from './helpers';
+
+const dir = tmpDir('cocoon-units-');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('GGUF model generator', () => {
+    it('writes a valid llama GGUF deterministically from the seed', () => {
+        const a = generateModel(path.join(dir, 'a.gguf'), 'tiny', 7);
+        const b = generateModel(path.join(dir, 'b.gguf'), 'tiny', 7);
+        const c = generateModel(path.join(dir, 'c.gguf'), 'tiny', 8);
+        expect(sha256File(a.file)).toEqual(sha256File(b.file));
+        expect(sha256File(a.file)).not.toEqual(sha256File(c.file));
+        const h = readGgufHeader(a.file);
+        expect(h.version).toBe(3);
+        expect(h.metadata.get('general.architecture')).toBe('llama');
+        expect(h.metadata.get('llama.block_count')).toBe(2);
+        expect((h.metadata.get('tokenizer.ggml.tokens') as string[]).length).toBe(a.vocabSize);
+        const { problems, facts } = validateGgufHeader(h);
+        expect(problems).toEqual([]);
+        expect(facts?.embeddingLength).toBe(64);
+        expect(h.tensors.map((t) => t.name)).toEqual(expect.arrayContaining(['token_embd.weight', 'output_norm.weight', 'output.weight', 'blk.1.ffn_down.weight']));
+        // Data section ends exactly at the end of the file.
+        const last = h.tensors[h.tensors.length - 1];
+        expect(h.dataOffset + last.offset + BigInt(last.dims[0] * last.dims[1] * 4)).toBe(h.fileSize);
+    });
+
+    it('reports every missing hyper-parameter and tensor that would abort llama.cpp', () => {
+        const file = path.join(dir, 'good.gguf');
+        generateModel(file, 'tiny', 1);
+        const h = readGgufHeader(file);
+        h.metadata.delete('llama.feed_forward_length');
+        h.metadata.delete('llama.attention.head_count');
+        h.tensors = h.tensors.filter((t) => t.name !== 'blk.1.attn_q.weight');
+        const { problems } = validateGgufHeader(h);
+        expect(problems).toEqual(expect.arrayContaining(['missing llama.feed_forward_length', 'missing llama.attention.head_count', 'missing tensor blk.1.attn_q.weight']));
+    });
+
+    it('rejects truncated and non-GGUF files with an error, not a crash', () => {
+        const file = path.join(dir, 'good2.gguf');
+        generateModel(file, 'tiny', 1);
+        const data = fs.readFileSync(file);
+        fs.writeFileSync(path.join(dir, 'trunc.gguf'), data.subarray(0, data.length - 1000));
+        expect(validateGgufHeader(readGgufHeader(path.join(dir, 'trunc.gguf'))).problems.join()).toMatch(/extends past the end/);
+        fs.writeFileSync(path.join(dir, 'head.gguf'), data.subarray(0, 100));
+        expect(() => readGgufHeader(path.join(dir, 'head.gguf'))).toThrow(/truncated/);
+        fs.writeFileSync(path.join(dir, 'junk.gguf'), Buffer.from('not a model at all'));
+        expect(() => readGgufHeader(path.join(dir, 'junk.gguf'))).toThrow(/bad magic/);
+    });
+
+    it('round-trips metadata of every scalar type', () => {
+        const file = path.join(dir, 'meta.gguf');
+        const meta = new Map<string, GgufValue>([
+            ['a.u8', { type: GgufValueType.Uint8, value: 200 }],
+            ['a.i16', { type: GgufValueType.Int16, value: -300 }],
+            ['a.u64', { type: GgufValueType.Uint64, value: 1n << 40n }],
+            ['a.f64', { type: GgufValueType.Float64, value: 0.1 }],
+            ['a.b', { type: GgufValueType.Bool, value: true }],
+            ['a.arr', { type: GgufValueType.Array, elementType: GgufValueType.Int32, value: [1, -2, 3] }],
+        ]);
+        writeGguf(file, meta, []);
+        const h = readGgufHeader(file);
+        expect([...h.metadata.values()]).toEqual([200, -300, 1n << 40n, 0.1, true, [1, -2, 3]]);
+    });
+
+    it('converts floats to IEEE half precisely', () => {
+        expect(floatToHalf(1)).toBe(0x3c00);
+        expect(floatToHalf(-2)).toBe(0xc000);
+        expect(floatToHalf(65504)).toBe(0x7bff);
+        expect(floatToHalf(1e6)).toBe(0x7c00);
+        expect(floatToHalf(5.960464477539063e-8)).toBe(0x0001);
+        expect(floatToHalf(0.333251953125)).toBe(0x3555);
+    });
+});
+
+describe('sealing', () => {
+    it('opens only with the recipient key, in order, and detects tampering', () => {
+        const recipient = generateX25519();
+        const sealer = new Sealer(recipient.publicKey, 'response');
+        const p0 = sealer.seal('secret one');
+        const p1 = sealer.seal('secret two');
+        const opener = new Opener(recipient.privateKey, recipient.publicKey, 'response');
+        expect(opener.open(p0).toString()).toBe('secret one');
+        expect(opener.open(p1).toString()).toBe('secret two');
+        const other = generateX25519();
+        expect(() => new Opener(other.privateKey, other.publicKey, 'response').open(p0)).toThrow();
+        const tampered = { ...p0, ct: Buffer.from(Buffer.from(p0.ct, 'base64').map((b, i) => (i === 0 ? b ^ 1 : b))).toString('base64') };
+        expect(() => new Opener(recipient.privateKey, recipient.publicKey, 'response').open(tampered)).toThrow();
+        expect(() => new Opener(recipient.privateKey, recipient.publicKey, 'response').open(p1)).toThrow(/out of order/);
+        expect(() => new Opener(recipient.privateKey, recipient.publicKey, 'request').open(p0)).toThrow();
+        expect(Buffer.from(p0.ct, 'base64').toString('latin1')).not.toContain('secret');
+    });
+
+    it('derives the same identity from the same seed', () => {
+        const a = identityFromSeed(Buffer.alloc(32, 9));
+        const b = identityFromSeed(Buffer.alloc(32, 9));
+        expect(a.ed25519.publicKey).toEqual(b.ed25519.publicKey);
+        expect(a.x25519.publicKey).toEqual(b.x25519.publicKey);
+        expect(a.x25519.publicKey).not.toEqual(identityFromSeed(Buffer.alloc(32, 8)).x25519.publicKey);
+    });
+});
+
+describe('native Ed25519', () => {
+    it('signs byte for byte like wrappers/payloads signCell and verifies both ways', () => {
+        const kp = ed25519FromSeed(Buffer.alloc(32, 3));
+        const cell = buildChargePayload({ escrow: new Address(0, Buffer.alloc(32, 1)), tokens: { prompt: 1n, cached: 2n, completion: 3n, reasoning: 0n }, validUntil: 1000 });
+        const native = new Ed25519Signer(kp).signCell(cell);
+        expect(native).toEqual(signCell(cell, kp.secretKey));
+        expect(verifyCellSignature(cell, native, kp.publicKey)).toBe(true);
+        expect(new Ed25519Verifier(kp.publicKey).verifyCell(cell, native)).toBe(true);
+        expect(new Ed25519Verifier(ed25519FromSeed(Buffer.alloc(32, 4)).publicKey).verifyCell(cell, native)).toBe(false);
+    });
+});
+
+describe('stop strings', () => {
+    it('cuts at the first stop string even when it spans pieces, holding back possible prefixes', () => {
+        const s = new StopScanner(['END']);
+        expect(s.push('hello E')).toBe('hello ');
+        expect(s.push('N')).toBe('');
+        expect(s.push('Xa')).toBe('ENXa');
+        expect(s.push('bE')).toBe('b');
+        expect(s.push('ND tail')).toBe('');
+        expect(s.stopped).toBe(true);
+        expect(s.answer).toBe('hello ENXab');
+        const t = new StopScanner(['zz']);
+        t.push('abc z');
+        expect(t.finish()).toBe('z');
+        expect(t.answer).toBe('abc z');
+    });
+});
+
+describe('sequence pool', () => {
+    it('queues up to the limit, then refuses with 429, and hands released sequences to waiters', async () => {
+        const seq = (prefix: number[]) => ({
+            compareContextTokens: (t: number[]) => {
+                let i = 0;
+                while (i < t.length && i < prefix.length && t[i] === prefix[i]) i++;
+                return { firstDifferentIndex: i };
+            },
+        });
+        const a = seq([1, 2, 3]);
+        const b = seq([9]);
+        const pool = new SequencePool<number, ReturnType<typeof seq>>([b, a], 1);
+        expect(await pool.acquire([1, 2, 4])).toBe(a); // longest shared prefix wins
+        expect(await pool.acquire([5])).toBe(b);
+        const waiting = pool.acquire([5]);
+        await expect(pool.acquire([5])).rejects.toMatchObject({ status: 429 });
+        pool.release(a);
+        expect(await waiting).toBe(a);
+    });
+});
+
+describe('ledger', () => {
+    const escrow = new Address(0, Buffer.alloc(32, 1)).toRawString();
+    const account = new Address(0, Buffer.alloc(32, 2)).toRawString();
+    const use = (n: number) => ({ escrow, workerAccount: account, worker: 'w', requestId: BigInt(n), tokens: { prompt: 10n, cached: 1n, completion: 5n, reasoning: 0n }, resultHash: 'ab' });
+
+    it('recovers from snapshot + log, drops a torn tail, and never reuses request ids', async () => {
+        const d = path.join(dir, 'ledger');
+        const l = Ledger.open(d, 3);
+        const id1 = await l.allocateRequestId();
+        await Promise.all([1, 2, 3, 4, 5].map((n) => l.record(use(n))));
+        expect(l.chargeOf(escrow)).toEqual({ prompt: 50n, cached: 5n, completion: 25n, reasoning: 0n });
+        // Simulate a crash mid-append: a torn record at the end of the log.
+        fs.appendFileSync(path.join(d, 'wal.log'), '0123456789abcdef {"s":99,"t":"use"');
+        const l2 = Ledger.open(d, 3);
+        expect(l2.chargeOf(escrow)).toEqual({ prompt: 50n, cached: 5n, completion: 25n, reasoning: 0n });
+        expect(l2.payoutOf(account).prompt).toBe(50n);
+        expect(await l2.allocateRequestId()).toBeGreaterThan(id1);
+        await l2.record(use(6));
+        const l3 = Ledger.open(d, 3);
+        expect(l3.chargeOf(escrow).prompt).toBe(60n);
+        expect(l3.requestCount).toBe(6);
+    });
+
+    it('refuses to start when intact records follow a damaged one', async () => {
+        const d = path.join(dir, 'ledger2');
+        const l = Ledger.open(d, 1000);
+        await l.record(use(1));
+        await l.record(use(2));
+        const wal = path.join(d, 'wal.log');
+        const text = fs.readFileSync(wal, 'utf8').split('\n');
+        text[0] = text[0].replace('"prompt":"10"', '"prompt":"99"');
+        expect(text[0]).toContain('"prompt":"99"');
+        fs.writeFileSync(wal, text.join('\n'));
+        expect(() => Ledger.open(d)).toThrow(/damaged/);
+    });
+});

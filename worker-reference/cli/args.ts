@@ -1,0 +1,55 @@
+/** Minimal `--flag value` / `--flag=value` / `--switch` parser shared by the CLIs. */
+export interface ParsedArgs {
+    values: Map<string, string[]>;
+    switches: Set<string>;
+}
+
+export function parseArgs(argv: string[], switchNames: string[]): ParsedArgs {
+    const values = new Map<string, string[]>();
+    const switches = new Set<string>();
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
+        const eq = a.indexOf('=');
+        const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+        if (switchNames.includes(name)) {
+            switches.add(name);
+            continue;
+        }
+        let value: string;
+        if (eq > 0) value = a.slice(eq + 1);
+        else {
+            if (i + 1 >= argv.length) throw new Error(`--${name} needs a value`);
+            value = argv[++i];
+        }
+        const list = values.get(name) ?? [];
+        list.push(value);
+        values.set(name, list);
+    }
+    return { values, switches };
+}
+
+export function one(args: ParsedArgs, name: string, fallback?: string): string | undefined {
+    const v = args.values.get(name);
+    if (!v || v.length === 0) return fallback;
+    if (v.length > 1) throw new Error(`--${name} given more than once`);
+    return v[0];
+}
+
+export function intArg(args: ParsedArgs, name: string, fallback: number, min: number, max: number): number {
+    const s = one(args, name);
+    if (s === undefined) return fallback;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got "${s}"`);
+    return n;
+}
+
+/** Runs a CLI main, printing errors without a stack trace and exiting non-zero. */
+export function runMain(main: () => Promise<void> | void): void {
+    Promise.resolve()
+        .then(main)
+        .catch((e: unknown) => {
+            process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+            process.exit(2);
+        });
+}

@@ -1,0 +1,74 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { intArg, one, parseArgs, runMain } from './args';
+import { log } from '../common/http';
+import { Ed25519Signer } from '../crypto/ed25519';
+import { identityFromSeedHex } from '../crypto/keys';
+import { loadProxyConfig } from '../proxy/config';
+import { InMemoryEscrowReader } from '../proxy/escrow';
+import { Ledger } from '../proxy/ledger';
+import { ProxyServer } from '../proxy/server';
+
+const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H]
+
+The reference proxy router: forwards OpenAI-style chat completions to its workers (chosen by
+model, health and load; retried on another worker when one fails), checks every work
+receipt, keeps per-escrow charges and per-worker-account payouts in a write-ahead log
+(fsync before an answer completes) and serves signed cumulative charge / payout payloads.
+
+  --config FILE   JSON config: proxyAddress, keySeed, dataDir, workers[], prices, escrows
+                  (see docs/worker.md)
+  --port N        TCP port (0 = any free port; the chosen port is printed)
+  --host H        bind address (default 127.0.0.1)
+  --help          this text
+
+Clients authenticate with "Authorization: Bearer <their JobEscrow address>".
+The enclave key seed comes from config.keySeed, COCOON_PROXY_KEY_SEED, or dataDir/key-seed
+(created on first start).
+`;
+
+function proxySeed(configSeed: string | undefined, dataDir: string): string {
+    const given = configSeed ?? process.env.COCOON_PROXY_KEY_SEED;
+    if (given) return given;
+    const file = path.join(dataDir, 'key-seed');
+    if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+    fs.mkdirSync(dataDir, { recursive: true });
+    const seed = crypto.randomBytes(32).toString('hex');
+    fs.writeFileSync(file, seed + '\n', { mode: 0o600 });
+    return seed;
+}
+
+runMain(async () => {
+    const argv = process.argv.slice(2);
+    if (argv.includes('--help') || argv.includes('-h')) {
+        process.stdout.write(HELP);
+        return;
+    }
+    const args = parseArgs(argv, ['help']);
+    const configFile = one(args, 'config');
+    if (!configFile) throw new Error('--config FILE is required (see --help)');
+    const port = intArg(args, 'port', 8000, 0, 65535);
+    const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';
+    const config = loadProxyConfig(configFile);
+    const identity = identityFromSeedHex(proxySeed(config.keySeedHex, config.dataDir));
+    const t0 = performance.now();
+    const ledger = Ledger.open(config.dataDir);
+    log('proxy', 'ledger recovered', {
+        dir: config.dataDir,
+        records: ledger.recordCount,
+        requests: ledger.requestCount,
+        escrows: ledger.escrows.length,
+        ms: Math.round(performance.now() - t0),
+    });
+    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: InMemoryEscrowReader.fromJson(config.escrows), ledger });
+    const bound = await server.start(port, host);
+    log('proxy', 'listening', { url: `http://${host}:${bound}`, proxy: config.proxyAddress.toString(), key: identity.ed25519.publicKey.toString('hex'), workers: config.workers.length });
+    process.stdout.write(JSON.stringify({ event: 'listening', port: bound, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
+    const shutdown = () => {
+        log('proxy', 'shutting down');
+        void server.close().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+});

@@ -1,0 +1,109 @@
+import * as path from 'node:path';
+import { Address } from '@ton/core';
+import { intArg, one, parseArgs, runMain } from './args';
+import { log } from '../common/http';
+import { sha256File } from '../common/hash';
+import { identityFromSeedHex } from '../crypto/keys';
+import { ModelEngine } from '../worker/engine';
+import { defaultCpuThreads, GpuChoice, openLlama } from '../worker/llama';
+import { checkModelHeader, probeLoadInChild } from '../worker/model-check';
+import { WorkerServer } from '../worker/server';
+
+const HELP = `Usage: cocoon-worker --model FILE [--model ID=FILE ...] --port N [options]
+
+Serves GGUF models with llama.cpp (node-llama-cpp) behind an OpenAI-compatible API
+(GET /v1/models, POST /v1/chat/completions, GET /v1/worker, GET /health). Every answer
+carries a work receipt signed with the worker's Ed25519 key; sealed requests are decrypted
+with its X25519 key and answered encrypted to the client's key.
+
+  --model FILE|ID=FILE  a GGUF to serve (repeatable); the id defaults to the file name
+                        without .gguf. A file that fails validation is refused and logged;
+                        the worker serves the others and exits only if none is usable.
+  --port N              TCP port (0 = any free port; the chosen port is printed)
+  --host H              bind address (default 127.0.0.1)
+  --gpu auto|cuda|off   auto: CUDA when its build loads, else CPU (default); cuda: CUDA or
+                        fail; off: CPU only. The choice is logged at start.
+  --threads N           CPU threads (default: core count - 1, at least 1)
+  --parallel N          concurrent requests per model (context sequences, default 4)
+  --max-queue N         requests waiting for a sequence before 429 (default 16)
+  --context N           context tokens per sequence (default 2048, capped by the model)
+  --max-tokens N        default max_tokens when a request gives none (default 512)
+  --max-body N          largest request body in bytes (default 1048576)
+  --key-seed HEX        32-byte hex seed of the enclave keys (default: fresh random keys;
+                        also read from COCOON_WORKER_KEY_SEED)
+  --proxy-address ADDR  proxy address put in receipts of requests without x-cocoon-proxy
+  --no-probe            skip the trial load of each model in a child process
+  --help                this text
+`;
+
+runMain(async () => {
+    const argv = process.argv.slice(2);
+    if (argv.includes('--help') || argv.includes('-h')) {
+        process.stdout.write(HELP);
+        return;
+    }
+    const args = parseArgs(argv, ['help', 'no-probe']);
+    const modelArgs = args.values.get('model') ?? [];
+    if (modelArgs.length === 0) throw new Error('--model FILE is required (see --help)');
+    const port = intArg(args, 'port', 8080, 0, 65535);
+    const gpu = (one(args, 'gpu', 'auto') ?? 'auto') as GpuChoice;
+    if (!['auto', 'cuda', 'off'].includes(gpu)) throw new Error('--gpu must be auto, cuda or off');
+    const threads = intArg(args, 'threads', defaultCpuThreads(), 1, 256);
+    const parallel = intArg(args, 'parallel', 4, 1, 64);
+    const maxQueue = intArg(args, 'max-queue', 16, 0, 100000);
+    const contextSize = intArg(args, 'context', 2048, 64, 1 << 20);
+    const defaultMaxTokens = intArg(args, 'max-tokens', 512, 1, 1 << 20);
+    const maxBodyBytes = intArg(args, 'max-body', 1 << 20, 1024, 1 << 30);
+    const identity = identityFromSeedHex(one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
+    const proxyArg = one(args, 'proxy-address');
+    const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
+
+    log('worker', 'starting', { ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex') });
+    const backend = await openLlama(gpu, threads);
+    log('worker', `backend ${backend.backend}`, { reason: backend.reason, threads: backend.backend === 'cpu' ? threads : 'n/a' });
+
+    const engines: ModelEngine[] = [];
+    for (const spec of modelArgs) {
+        const eq = spec.indexOf('=');
+        const file = path.resolve(eq > 0 ? spec.slice(eq + 1) : spec);
+        const id = eq > 0 ? spec.slice(0, eq) : path.basename(file).replace(/\.gguf$/i, '');
+        const check = checkModelHeader(file);
+        if (!check.ok) {
+            log('worker', 'model refused', { id, file, reason: check.reason });
+            continue;
+        }
+        if (!args.switches.has('no-probe')) {
+            const failure = await probeLoadInChild(file, 120_000);
+            if (failure) {
+                log('worker', 'model refused', { id, file, reason: failure });
+                continue;
+            }
+        }
+        const t0 = performance.now();
+        const hash = sha256File(file);
+        const engine = await ModelEngine.load(backend.llama, { id, file, hash, contextSize, parallel, maxQueue, threads, defaultMaxTokens });
+        engines.push(engine);
+        log('worker', 'model loaded', {
+            id,
+            sha256: hash.toString('hex'),
+            arch: check.facts.architecture,
+            layers: check.facts.blockCount,
+            context: engine.contextSize,
+            parallel,
+            chat_wrapper: engine.chatWrapper.wrapperName,
+            ms: Math.round(performance.now() - t0),
+        });
+    }
+    if (engines.length === 0) throw new Error('no usable model: every --model was refused (see the log above)');
+
+    const server = new WorkerServer({ engines, identity, backend: backend.backend, defaultProxy, maxBodyBytes });
+    const bound = await server.listen(port, one(args, 'host', '127.0.0.1'));
+    log('worker', 'listening', { url: `http://${one(args, 'host', '127.0.0.1')}:${bound}` });
+    process.stdout.write(JSON.stringify({ event: 'listening', port: bound, ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex'), backend: backend.backend }) + '\n');
+    const shutdown = () => {
+        log('worker', 'shutting down');
+        void server.close().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+});

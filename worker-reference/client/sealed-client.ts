@@ -1,0 +1,36 @@
+/**
+ * Client side of sealed prompts: builds a sealed chat request for a worker's X25519 key and
+ * opens the sealed answer (whole or streamed). Only the client's private key opens it.
+ */
+import { generateX25519, X25519KeyPair } from '../crypto/keys';
+import { Opener, SealedPiece, Sealer } from '../crypto/seal';
+import { ChatMessage } from '../worker/chat-request';
+
+export interface SealedRequest {
+    /** Fields to put in the chat-completions body instead of `messages`. */
+    body: { sealed: SealedPiece; reply_key: string };
+    /** The client's one-off reply key pair (keep the private key to open the answer). */
+    replyKeys: X25519KeyPair;
+}
+
+export function sealChatRequest(workerX25519: Buffer, content: { messages: ChatMessage[]; stop?: string[] }, replyKeys: X25519KeyPair = generateX25519()): SealedRequest {
+    const piece = new Sealer(workerX25519, 'request').seal(JSON.stringify(content));
+    return { body: { sealed: piece, reply_key: replyKeys.publicKey.toString('base64') }, replyKeys };
+}
+
+/** Opens the pieces of one sealed answer in order and returns the answer text. */
+export class SealedAnswerReader {
+    private readonly opener: Opener;
+    private text = '';
+    constructor(replyKeys: X25519KeyPair) {
+        this.opener = new Opener(replyKeys.privateKey, replyKeys.publicKey, 'response');
+    }
+    push(piece: SealedPiece): string {
+        const t = this.opener.open(piece).toString('utf8');
+        this.text += t;
+        return t;
+    }
+    get answer(): string {
+        return this.text;
+    }
+}

@@ -1,0 +1,97 @@
+/** HTTP helpers shared by the worker and the proxy: bounded bodies and OpenAI-shaped errors. */
+import * as http from 'node:http';
+
+/** An error that becomes an HTTP response in OpenAI's error shape. */
+export class ApiError extends Error {
+    constructor(
+        readonly status: number,
+        message: string,
+        readonly type: string = 'invalid_request_error',
+        readonly code: string | null = null,
+        readonly param: string | null = null,
+    ) {
+        super(message);
+    }
+}
+
+export interface OpenAiErrorBody {
+    error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export function errorBody(e: ApiError): OpenAiErrorBody {
+    return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text).toString(), ...headers });
+    res.end(text);
+}
+
+export function sendError(res: http.ServerResponse, e: unknown): void {
+    const err = e instanceof ApiError ? e : new ApiError(500, 'internal error', 'server_error', 'internal_error');
+    if (res.headersSent) {
+        res.destroy();
+        return;
+    }
+    sendJson(res, err.status, errorBody(err));
+}
+
+/** Reads a request body up to `limit` bytes; larger bodies get 413. */
+export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+        const declared = Number(req.headers['content-length'] ?? '0');
+        if (declared > limit) {
+            reject(new ApiError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, 'invalid_request_error', 'request_too_large'));
+            req.resume();
+            return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let failed = false;
+        req.on('data', (c: Buffer) => {
+            if (failed) return;
+            size += c.length;
+            if (size > limit) {
+                failed = true;
+                reject(new ApiError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', 'request_too_large'));
+                return;
+            }
+            chunks.push(c);
+        });
+        req.on('end', () => {
+            if (!failed) resolve(Buffer.concat(chunks));
+        });
+        req.on('error', (e) => {
+            if (!failed) reject(e);
+        });
+    });
+}
+
+export function parseJsonObject(body: Buffer): Record<string, unknown> {
+    let v: unknown;
+    try {
+        v = JSON.parse(body.toString('utf8'));
+    } catch {
+        throw new ApiError(400, 'request body is not valid JSON', 'invalid_request_error', 'invalid_json');
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ApiError(400, 'request body must be a JSON object', 'invalid_request_error', 'invalid_json');
+    return v as Record<string, unknown>;
+}
+
+/** Writes one server-sent event carrying JSON (or the literal [DONE]). */
+export function writeSse(res: http.ServerResponse, data: unknown | '[DONE]'): void {
+    res.write(`data: ${data === '[DONE]' ? '[DONE]' : JSON.stringify(data)}\n\n`);
+}
+
+export function startSse(res: http.ServerResponse, headers: Record<string, string> = {}): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
+    res.flushHeaders();
+}
+
+export function log(component: string, msg: string, fields: Record<string, unknown> = {}): void {
+    const extra = Object.entries(fields)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+    process.stderr.write(`${new Date().toISOString()} [${component}] ${msg}${extra ? ' ' + extra : ''}\n`);
+}

@@ -1,0 +1,86 @@
+/** The proxy's configuration file (JSON). See docs/worker.md for an example. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address } from '@ton/core';
+import { Prices } from './tokens';
+
+export interface WorkerConfig {
+    name: string;
+    endpoint: string; // http://host:port of the worker
+    ed25519Key: Buffer; // worker enclave key (receipts must verify with it)
+    x25519Key?: Buffer; // for clients who seal prompts (published by GET /v1/workers)
+    modelHashes: Set<string>; // hex SHA-256 of the GGUFs this worker may serve (allow-list)
+    workerAccount: Address; // the WorkerAccount paid for this worker's tokens
+}
+
+export interface ProxyConfig {
+    proxyAddress: Address;
+    keySeedHex?: string;
+    dataDir: string;
+    workers: WorkerConfig[];
+    prices: Prices;
+    escrows: unknown;
+    healthIntervalMs: number;
+    requestTimeoutMs: number;
+    signatureTtlSeconds: number;
+    /** Tokens reserved against the balance for a request without max_tokens. */
+    defaultReserveTokens: number;
+    maxBodyBytes: number;
+}
+
+function hex32(v: unknown, what: string): Buffer {
+    if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v)) throw new Error(`${what} must be 64 hex characters`);
+    return Buffer.from(v, 'hex');
+}
+
+function big(v: unknown, fallback: bigint, what: string): bigint {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`${what} must be a number or a decimal string`);
+    return BigInt(v);
+}
+
+export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
+    if (typeof json !== 'object' || json === null) throw new Error('config must be a JSON object');
+    const c = json as Record<string, unknown>;
+    if (typeof c.proxyAddress !== 'string') throw new Error('proxyAddress (the Proxy contract address) is required');
+    const workers = c.workers;
+    if (!Array.isArray(workers)) throw new Error('workers must be an array');
+    const p = (c.prices ?? {}) as Record<string, unknown>;
+    return {
+        proxyAddress: Address.parse(c.proxyAddress),
+        keySeedHex: typeof c.keySeed === 'string' ? c.keySeed : undefined,
+        dataDir: path.resolve(baseDir, typeof c.dataDir === 'string' ? c.dataDir : '.cocoon-data/proxy'),
+        workers: workers.map((w: unknown, i: number) => {
+            const o = w as Record<string, unknown>;
+            if (typeof o.endpoint !== 'string') throw new Error(`workers[${i}].endpoint is required`);
+            if (!Array.isArray(o.modelHashes) || o.modelHashes.length === 0) throw new Error(`workers[${i}].modelHashes must list at least one model hash`);
+            if (typeof o.workerAccount !== 'string') throw new Error(`workers[${i}].workerAccount (address) is required`);
+            return {
+                name: typeof o.name === 'string' ? o.name : `worker${i}`,
+                endpoint: o.endpoint.replace(/\/+$/, ''),
+                ed25519Key: hex32(o.ed25519Key, `workers[${i}].ed25519Key`),
+                x25519Key: o.x25519Key === undefined ? undefined : hex32(o.x25519Key, `workers[${i}].x25519Key`),
+                modelHashes: new Set(o.modelHashes.map((h: unknown) => hex32(h, `workers[${i}].modelHashes`).toString('hex'))),
+                workerAccount: Address.parse(o.workerAccount),
+            };
+        }),
+        prices: {
+            pricePerToken: big(p.pricePerToken, 1000n, 'prices.pricePerToken'),
+            workerFeePerToken: big(p.workerFeePerToken, 800n, 'prices.workerFeePerToken'),
+            promptMultiplier: big(p.promptMultiplier, 10000n, 'prices.promptMultiplier'),
+            cachedMultiplier: big(p.cachedMultiplier, 10000n, 'prices.cachedMultiplier'),
+            completionMultiplier: big(p.completionMultiplier, 10000n, 'prices.completionMultiplier'),
+            reasoningMultiplier: big(p.reasoningMultiplier, 10000n, 'prices.reasoningMultiplier'),
+        },
+        escrows: c.escrows,
+        healthIntervalMs: typeof c.healthIntervalMs === 'number' ? c.healthIntervalMs : 5000,
+        requestTimeoutMs: typeof c.requestTimeoutMs === 'number' ? c.requestTimeoutMs : 300_000,
+        signatureTtlSeconds: typeof c.signatureTtlSeconds === 'number' ? c.signatureTtlSeconds : 3600,
+        defaultReserveTokens: typeof c.defaultReserveTokens === 'number' ? c.defaultReserveTokens : 512,
+        maxBodyBytes: typeof c.maxBodyBytes === 'number' ? c.maxBodyBytes : 1 << 20,
+    };
+}
+
+export function loadProxyConfig(file: string): ProxyConfig {
+    return parseProxyConfig(JSON.parse(fs.readFileSync(file, 'utf8')), path.dirname(path.resolve(file)));
+}

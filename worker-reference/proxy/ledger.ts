@@ -1,0 +1,269 @@
+/**
+ * The proxy's durable accounting: cumulative tokens per client escrow (what it may charge)
+ * and per worker account (what it owes), plus the reservation of request ids.
+ *
+ * Persistence (directory `dataDir`):
+ *   wal.log        append-only write-ahead log, one record a line: `<check> <json>\n` where
+ *                  check = first 16 hex chars of SHA-256(json). A record is appended and
+ *                  fdatasync'ed before it counts: only then is it applied in memory, answered
+ *                  to the client, or reflected in anything signed.
+ *   snapshot.json  state up to record `seq` (written to a temp file, fsync'ed, renamed, the
+ *                  directory fsync'ed); the log is then truncated. Recovery = snapshot + the
+ *                  log records with seq > snapshot.seq; a torn last line (crash mid-append) is
+ *                  dropped, damage before intact records refuses to start.
+ * Concurrent records share one fdatasync (group commit).
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { addTokens, TokenCounts, tokensFromJson, tokensJson, zeroTokens } from './tokens';
+
+export interface UsageRecord {
+    escrow: string; // raw address of the client's JobEscrow
+    workerAccount: string; // raw address of the worker's WorkerAccount
+    worker: string; // worker name (for the log only)
+    requestId: bigint;
+    tokens: TokenCounts;
+    resultHash: string;
+}
+
+type WalRecord =
+    | { s: number; t: 'use'; e: string; a: string; w: string; rid: string; k: Record<keyof TokenCounts, string>; h: string }
+    | { s: number; t: 'ids'; upTo: string };
+
+interface Snapshot {
+    version: 1;
+    seq: number;
+    reservedUpTo: string;
+    charges: Record<string, Record<keyof TokenCounts, string>>;
+    payouts: Record<string, Record<keyof TokenCounts, string>>;
+    requests: number;
+}
+
+const ID_BLOCK = 10_000n;
+
+function check(json: string): string {
+    return crypto.createHash('sha256').update(json).digest('hex').slice(0, 16);
+}
+
+interface Pending {
+    rec: WalRecord;
+    line: string;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+}
+
+export class Ledger {
+    private readonly charges = new Map<string, TokenCounts>();
+    private readonly payouts = new Map<string, TokenCounts>();
+    private seq = 0;
+    private reservedUpTo = 0n;
+    private nextId = 0n;
+    private requests = 0;
+    private fd: number;
+    private queue: Pending[] = [];
+    private flushing = false;
+    private sinceSnapshot = 0;
+    private reserving?: Promise<void>;
+    private failed?: Error;
+
+    private constructor(
+        readonly dir: string,
+        private readonly snapshotEvery: number,
+    ) {
+        fs.mkdirSync(dir, { recursive: true });
+        this.recover();
+        this.fd = fs.openSync(this.walPath, 'a');
+        const now = BigInt(Date.now()) * 1000n; // ids stay unique even if the data dir is lost
+        this.nextId = this.reservedUpTo > now ? this.reservedUpTo : now;
+    }
+
+    static open(dir: string, snapshotEvery = 5000): Ledger {
+        return new Ledger(dir, snapshotEvery);
+    }
+
+    private get walPath(): string {
+        return path.join(this.dir, 'wal.log');
+    }
+    private get snapshotPath(): string {
+        return path.join(this.dir, 'snapshot.json');
+    }
+
+    // ------------------------------------------------------------------ recovery
+
+    private recover(): void {
+        let snapSeq = 0;
+        if (fs.existsSync(this.snapshotPath)) {
+            const snap = JSON.parse(fs.readFileSync(this.snapshotPath, 'utf8')) as Snapshot;
+            if (snap.version !== 1) throw new Error(`unknown snapshot version ${String(snap.version)}`);
+            snapSeq = snap.seq;
+            this.seq = snap.seq;
+            this.reservedUpTo = BigInt(snap.reservedUpTo);
+            this.requests = snap.requests;
+            for (const [k, v] of Object.entries(snap.charges)) this.charges.set(k, tokensFromJson(v));
+            for (const [k, v] of Object.entries(snap.payouts)) this.payouts.set(k, tokensFromJson(v));
+        }
+        if (!fs.existsSync(this.walPath)) return;
+        const data = fs.readFileSync(this.walPath);
+        let offset = 0;
+        let goodEnd = 0;
+        let damagedAt = -1;
+        while (offset < data.length) {
+            const nl = data.indexOf(0x0a, offset);
+            if (nl < 0) break; // torn tail: no newline
+            const line = data.subarray(offset, nl).toString('utf8');
+            offset = nl + 1;
+            const sp = line.indexOf(' ');
+            const json = sp > 0 ? line.slice(sp + 1) : '';
+            if (sp !== 16 || check(json) !== line.slice(0, 16)) {
+                if (damagedAt < 0) damagedAt = goodEnd;
+                continue;
+            }
+            if (damagedAt >= 0) throw new Error(`write-ahead log ${this.walPath} is damaged at byte ${damagedAt} before intact records; refusing to start`);
+            const rec = JSON.parse(json) as WalRecord;
+            if (rec.s > snapSeq) this.apply(rec);
+            goodEnd = offset;
+        }
+        if (goodEnd < data.length) {
+            // Drop the torn tail so new records start on a clean line.
+            const fd = fs.openSync(this.walPath, 'r+');
+            fs.ftruncateSync(fd, goodEnd);
+            fs.fsyncSync(fd);
+            fs.closeSync(fd);
+        }
+    }
+
+    private apply(rec: WalRecord): void {
+        if (rec.s !== this.seq + 1) throw new Error(`write-ahead log out of sequence: record ${rec.s} after ${this.seq}`);
+        this.seq = rec.s;
+        if (rec.t === 'ids') {
+            const upTo = BigInt(rec.upTo);
+            if (upTo > this.reservedUpTo) this.reservedUpTo = upTo;
+            return;
+        }
+        const t = tokensFromJson(rec.k);
+        this.charges.set(rec.e, addTokens(this.charges.get(rec.e) ?? zeroTokens(), t));
+        this.payouts.set(rec.a, addTokens(this.payouts.get(rec.a) ?? zeroTokens(), t));
+        this.requests++;
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /** Durable cumulative tokens charged to an escrow (raw address). */
+    chargeOf(escrow: string): TokenCounts {
+        return { ...(this.charges.get(escrow) ?? zeroTokens()) };
+    }
+    /** Durable cumulative tokens served by a worker account (raw address). */
+    payoutOf(account: string): TokenCounts {
+        return { ...(this.payouts.get(account) ?? zeroTokens()) };
+    }
+    get escrows(): string[] {
+        return [...this.charges.keys()];
+    }
+    get accounts(): string[] {
+        return [...this.payouts.keys()];
+    }
+    get recordCount(): number {
+        return this.seq;
+    }
+    get requestCount(): number {
+        return this.requests;
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    /** Appends a usage record; resolves once it is on disk and counted. */
+    record(u: UsageRecord): Promise<void> {
+        return this.append({ t: 'use', e: u.escrow, a: u.workerAccount, w: u.worker, rid: u.requestId.toString(), k: tokensJson(u.tokens), h: u.resultHash });
+    }
+
+    /** A request id never used before by this proxy (reserved durably in blocks). */
+    async allocateRequestId(): Promise<bigint> {
+        while (this.nextId >= this.reservedUpTo) {
+            this.reserving ??= this.append({ t: 'ids', upTo: (this.nextId + ID_BLOCK).toString() }).finally(() => {
+                this.reserving = undefined;
+            });
+            await this.reserving;
+        }
+        return this.nextId++;
+    }
+
+    private append(partial: { t: 'use'; e: string; a: string; w: string; rid: string; k: Record<keyof TokenCounts, string>; h: string } | { t: 'ids'; upTo: string }): Promise<void> {
+        if (this.failed) return Promise.reject(this.failed);
+        return new Promise((resolve, reject) => {
+            // Sequence numbers are given at flush time, in log order.
+            this.queue.push({ rec: { s: 0, ...partial } as WalRecord, line: '', resolve, reject });
+            if (!this.flushing) this.flush();
+        });
+    }
+
+    private flush(): void {
+        const batch = this.queue;
+        this.queue = [];
+        if (batch.length === 0) {
+            this.flushing = false;
+            return;
+        }
+        this.flushing = true;
+        let s = this.seq;
+        const lines: string[] = [];
+        for (const p of batch) {
+            p.rec.s = ++s;
+            const json = JSON.stringify(p.rec);
+            lines.push(`${check(json)} ${json}\n`);
+        }
+        const buf = Buffer.from(lines.join(''));
+        const done = (err: Error | null) => {
+            if (err) {
+                // Unknown state on disk: stop accepting work rather than risk a lower value.
+                this.failed = new Error(`write-ahead log failed: ${err.message}`);
+                for (const p of [...batch, ...this.queue]) p.reject(this.failed);
+                this.queue = [];
+                this.flushing = false;
+                return;
+            }
+            for (const p of batch) this.apply(p.rec);
+            this.sinceSnapshot += batch.length;
+            if (this.sinceSnapshot >= this.snapshotEvery) this.snapshot();
+            for (const p of batch) p.resolve();
+            this.flush();
+        };
+        fs.write(this.fd, buf, 0, buf.length, null, (err, written) => {
+            if (err) return done(err);
+            if (written !== buf.length) return done(new Error('short write'));
+            fs.fdatasync(this.fd, (e) => done(e));
+        });
+    }
+
+    /** Writes a snapshot of the durable state and starts a new log. Called between batches. */
+    snapshot(): void {
+        const snap: Snapshot = {
+            version: 1,
+            seq: this.seq,
+            reservedUpTo: this.reservedUpTo.toString(),
+            charges: Object.fromEntries([...this.charges].map(([k, v]) => [k, tokensJson(v)])),
+            payouts: Object.fromEntries([...this.payouts].map(([k, v]) => [k, tokensJson(v)])),
+            requests: this.requests,
+        };
+        const tmp = this.snapshotPath + '.tmp';
+        const fd = fs.openSync(tmp, 'w');
+        fs.writeSync(fd, JSON.stringify(snap));
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
+        fs.renameSync(tmp, this.snapshotPath);
+        const dfd = fs.openSync(this.dir, 'r');
+        fs.fsyncSync(dfd);
+        fs.closeSync(dfd);
+        // Records up to snap.seq are in the snapshot; replay skips them even if truncation is lost.
+        fs.ftruncateSync(this.fd, 0);
+        fs.fsyncSync(this.fd);
+        this.sinceSnapshot = 0;
+    }
+
+    /** Waits for pending records, writes a snapshot and closes the log. */
+    async close(): Promise<void> {
+        while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+        if (!this.failed) this.snapshot();
+        fs.closeSync(this.fd);
+    }
+}

@@ -1,0 +1,56 @@
+/**
+ * What the proxy checks before it counts a worker's answer: the receipt verifies with the
+ * worker's key, names this proxy and this request, an allowed model, the very token counts
+ * reported in `usage`, and the hash of the answer bytes the proxy forwarded.
+ */
+import { Address } from '@ton/core';
+import { TokenCounts } from '../../wrappers/payloads';
+import { openReceipt, ReceiptJson } from '../worker/receipt';
+import { WorkerState } from './registry';
+
+export interface UsageJson {
+    prompt_tokens?: unknown;
+    completion_tokens?: unknown;
+    prompt_tokens_details?: { cached_tokens?: unknown } | null;
+    completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+}
+
+export class ReceiptError extends Error {}
+
+function count(v: unknown): bigint {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ReceiptError('usage token count is not a non-negative integer');
+    return BigInt(v);
+}
+
+export function checkReceipt(args: {
+    receipt: unknown;
+    worker: WorkerState;
+    proxy: Address;
+    requestId: bigint;
+    usage: UsageJson | undefined;
+    resultHash: Buffer;
+}): TokenCounts {
+    let opened;
+    try {
+        opened = openReceipt(args.receipt as ReceiptJson, args.worker.verifier);
+    } catch (e) {
+        throw new ReceiptError(`bad receipt: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const r = opened.receipt;
+    if (!r.proxy.equals(args.proxy)) throw new ReceiptError('receipt names another proxy');
+    if (r.requestId !== args.requestId) throw new ReceiptError(`receipt is for request ${r.requestId}, expected ${args.requestId}`);
+    if (!args.worker.config.modelHashes.has(r.modelHash.toString('hex'))) throw new ReceiptError('receipt names a model not allowed for this worker');
+    if (!r.resultHash.equals(args.resultHash)) throw new ReceiptError('receipt result hash does not match the answer forwarded');
+    const u = args.usage;
+    if (!u) throw new ReceiptError('answer has no usage');
+    const reported: TokenCounts = {
+        prompt: count(u.prompt_tokens),
+        completion: count(u.completion_tokens),
+        cached: count(u.prompt_tokens_details?.cached_tokens ?? 0),
+        reasoning: count(u.completion_tokens_details?.reasoning_tokens ?? 0),
+    };
+    for (const k of ['prompt', 'cached', 'completion', 'reasoning'] as const)
+        if (reported[k] !== r.tokens[k]) throw new ReceiptError(`receipt ${k} tokens ${r.tokens[k]} differ from usage ${reported[k]}`);
+    if (r.tokens.cached > r.tokens.prompt || r.tokens.reasoning > r.tokens.completion) throw new ReceiptError('receipt token counts are inconsistent');
+    return r.tokens;
+}

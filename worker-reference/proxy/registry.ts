@@ -1,0 +1,106 @@
+/**
+ * The proxy's workers: health checks (GET /v1/worker: right key, allowed models, load),
+ * and selection by model, health and load (fewest requests in flight through this proxy,
+ * then the load the worker reports).
+ */
+import * as http from 'node:http';
+import { log } from '../common/http';
+import { Ed25519Verifier } from '../crypto/ed25519';
+import { WorkerConfig } from './config';
+
+export interface WorkerState {
+    config: WorkerConfig;
+    verifier: Ed25519Verifier;
+    healthy: boolean;
+    lastError?: string;
+    /** Model id → hash of the allowed models the worker reported. */
+    models: Map<string, string>;
+    inflight: number;
+    reportedLoad: number;
+}
+
+interface WorkerInfo {
+    ed25519_public_key?: string;
+    x25519_public_key?: string;
+    models?: Array<{ id?: string; model_hash?: string }>;
+    load?: Array<{ active?: number; queued?: number }>;
+}
+
+export function getJson(url: string, timeoutMs: number, agent?: http.Agent): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(url, { timeout: timeoutMs, agent }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+                if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+                try {
+                    resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+                } catch (e) {
+                    reject(e);
+                }
+            });
+            res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+    });
+}
+
+export class WorkerRegistry {
+    readonly workers: WorkerState[];
+    private timer?: NodeJS.Timeout;
+
+    constructor(configs: WorkerConfig[], private readonly agent: http.Agent) {
+        this.workers = configs.map((config) => ({ config, verifier: new Ed25519Verifier(config.ed25519Key), healthy: false, models: new Map(), inflight: 0, reportedLoad: 0 }));
+    }
+
+    async checkOne(w: WorkerState): Promise<void> {
+        try {
+            const info = (await getJson(`${w.config.endpoint}/v1/worker`, 3000, this.agent)) as WorkerInfo;
+            if (info.ed25519_public_key !== w.config.ed25519Key.toString('hex')) throw new Error('worker reports a different Ed25519 key than configured');
+            const models = new Map<string, string>();
+            for (const m of info.models ?? []) if (m.id && m.model_hash && w.config.modelHashes.has(m.model_hash)) models.set(m.id, m.model_hash);
+            if (models.size === 0) throw new Error('worker serves no allowed model');
+            w.models = models;
+            w.reportedLoad = (info.load ?? []).reduce((a, l) => a + (l.active ?? 0) + (l.queued ?? 0), 0);
+            if (!w.healthy) log('proxy', 'worker healthy', { worker: w.config.name, models: [...models.keys()] });
+            w.healthy = true;
+            w.lastError = undefined;
+        } catch (e) {
+            this.markUnhealthy(w, e instanceof Error ? e.message : String(e));
+        }
+    }
+
+    markUnhealthy(w: WorkerState, why: string): void {
+        if (w.healthy || w.lastError !== why) log('proxy', 'worker unhealthy', { worker: w.config.name, reason: why });
+        w.healthy = false;
+        w.lastError = why;
+    }
+
+    checkAll(): Promise<void> {
+        return Promise.all(this.workers.map((w) => this.checkOne(w))).then(() => undefined);
+    }
+
+    start(intervalMs: number): void {
+        this.timer = setInterval(() => void this.checkAll(), intervalMs);
+        this.timer.unref();
+    }
+
+    stop(): void {
+        if (this.timer) clearInterval(this.timer);
+    }
+
+    /** Healthy workers serving `model` (an id or a model hash), best first; `exclude` = already tried. */
+    candidates(model: string, exclude: Set<WorkerState>): WorkerState[] {
+        const key = model.toLowerCase().replace(/^sha256:/, '');
+        return this.workers
+            .filter((w) => w.healthy && !exclude.has(w) && (w.models.has(model) || [...w.models.values()].includes(key)))
+            .sort((a, b) => a.inflight - b.inflight || a.reportedLoad - b.reportedLoad);
+    }
+
+    /** Any worker (healthy or not) knows this model: distinguishes 404 from 503. */
+    knowsModel(model: string): boolean {
+        const key = model.toLowerCase().replace(/^sha256:/, '');
+        return this.workers.some((w) => w.models.has(model) || [...w.models.values()].includes(key) || w.config.modelHashes.has(key));
+    }
+}

@@ -1,0 +1,424 @@
+/**
+ * The reference proxy router's HTTP API:
+ *   POST /v1/chat/completions   OpenAI-compatible; `Authorization: Bearer <escrow address>`
+ *   GET  /v1/models             models of healthy workers
+ *   GET  /v1/workers            workers with their keys (clients seal prompts to x25519)
+ *   GET  /health
+ *   GET  /v1/settlement/charge/<escrow>          latest signed cumulative charge
+ *   GET  /v1/settlement/payout/<worker account>  latest signed cumulative payout
+ *   GET  /v1/settlement                          accounts known to the ledger
+ * A request is counted (write-ahead, fsync) only after its receipt checks out, and before
+ * the client sees the end of the answer.
+ */
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Address } from '@ton/core';
+import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, startSse, writeSse } from '../common/http';
+import { Ed25519Signer } from '../crypto/ed25519';
+import { ProxyConfig } from './config';
+import { EscrowReader } from './escrow';
+import { Ledger } from './ledger';
+import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
+import { WorkerRegistry, WorkerState } from './registry';
+import { Settlement } from './settlement';
+import { SseParser } from './sse';
+import { costOf, subTokensFloor0, TokenCounts, zeroTokens } from './tokens';
+
+const HEADER_PROXY = 'x-cocoon-proxy';
+const HEADER_REQUEST_ID = 'x-cocoon-request-id';
+const MAX_ATTEMPTS = 3;
+
+export interface ProxyServerOptions {
+    config: ProxyConfig;
+    signer: Ed25519Signer;
+    escrows: EscrowReader;
+    ledger: Ledger;
+}
+
+/** A worker that answered with a retryable failure before sending anything. */
+class RetryableFailure extends Error {
+    constructor(
+        message: string,
+        readonly markUnhealthy: boolean,
+    ) {
+        super(message);
+    }
+}
+
+interface Upstream {
+    res: http.IncomingMessage;
+    req: http.ClientRequest;
+}
+
+export class ProxyServer {
+    readonly server: http.Server;
+    readonly registry: WorkerRegistry;
+    readonly settlement: Settlement;
+    private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    /** nanoTON reserved by requests in flight, per escrow. */
+    private readonly reserved = new Map<string, bigint>();
+
+    constructor(private readonly o: ProxyServerOptions) {
+        this.registry = new WorkerRegistry(o.config.workers, this.agent);
+        this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
+        this.server = http.createServer((req, res) => {
+            this.route(req, res).catch((e: unknown) => {
+                if (!(e instanceof ApiError)) log('proxy', 'request failed', { error: e instanceof Error ? e.message : String(e) });
+                sendError(res, e);
+            });
+        });
+        this.server.keepAliveTimeout = 30_000;
+    }
+
+    async start(port: number, host = '127.0.0.1'): Promise<number> {
+        await this.registry.checkAll();
+        this.registry.start(this.o.config.healthIntervalMs);
+        return new Promise((resolve, reject) => {
+            this.server.once('error', reject);
+            this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+        });
+    }
+
+    async close(): Promise<void> {
+        this.registry.stop();
+        await new Promise<void>((resolve) => {
+            this.server.close(() => resolve());
+            this.server.closeAllConnections();
+        });
+        this.agent.destroy();
+        await this.o.ledger.close();
+    }
+
+    private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        const url = (req.url ?? '/').split('?')[0];
+        if (req.method === 'POST' && url === '/v1/chat/completions') return this.chat(req, res);
+        if (req.method !== 'GET') throw new ApiError(404, `no route ${req.method} ${url}`, 'invalid_request_error', 'not_found');
+        if (url === '/health') {
+            sendJson(res, 200, { status: 'ok', workers: this.registry.workers.filter((w) => w.healthy).length, ledger_records: this.o.ledger.recordCount });
+            return;
+        }
+        if (url === '/v1/models') {
+            const seen = new Map<string, string>();
+            for (const w of this.registry.workers) if (w.healthy) for (const [id, hash] of w.models) seen.set(id, hash);
+            sendJson(res, 200, { object: 'list', data: [...seen].map(([id, hash]) => ({ id, object: 'model', created: 0, owned_by: 'cocoon', model_hash: hash })) });
+            return;
+        }
+        if (url === '/v1/workers') {
+            sendJson(res, 200, {
+                proxy: this.o.config.proxyAddress.toString(),
+                proxy_key: this.o.signer.publicKey.toString('hex'),
+                workers: this.registry.workers.map((w) => ({
+                    name: w.config.name,
+                    healthy: w.healthy,
+                    models: Object.fromEntries(w.models),
+                    ed25519_public_key: w.config.ed25519Key.toString('hex'),
+                    x25519_public_key: w.config.x25519Key?.toString('hex') ?? null,
+                    inflight: w.inflight,
+                })),
+            });
+            return;
+        }
+        if (url === '/v1/settlement') {
+            sendJson(res, 200, {
+                escrows: this.o.ledger.escrows.map((a) => Address.parseRaw(a).toString()),
+                worker_accounts: this.o.ledger.accounts.map((a) => Address.parseRaw(a).toString()),
+                records: this.o.ledger.recordCount,
+                requests: this.o.ledger.requestCount,
+            });
+            return;
+        }
+        const m = /^\/v1\/settlement\/(charge|payout)\/([^/]+)$/.exec(url);
+        if (m) {
+            let addr: Address;
+            try {
+                addr = Address.parse(decodeURIComponent(m[2]));
+            } catch {
+                throw new ApiError(400, 'not a TON address', 'invalid_request_error', 'bad_address');
+            }
+            sendJson(res, 200, m[1] === 'charge' ? this.settlement.charge(addr) : this.settlement.payout(addr));
+            return;
+        }
+        throw new ApiError(404, `no route GET ${url}`, 'invalid_request_error', 'not_found');
+    }
+
+    private escrowOf(req: http.IncomingMessage): Address {
+        const auth = req.headers.authorization;
+        const m = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
+        if (!m) throw new ApiError(401, 'missing Authorization: Bearer <escrow address>', 'invalid_request_error', 'invalid_api_key');
+        try {
+            return Address.parse(m[1]);
+        } catch {
+            throw new ApiError(401, 'the API key must be the address of your JobEscrow with this proxy', 'invalid_request_error', 'invalid_api_key');
+        }
+    }
+
+    /** Reserves the worst-case cost of a request against the escrow; returns the release function. */
+    private async reserve(escrow: Address, body: Record<string, unknown>, bodyBytes: number): Promise<() => void> {
+        const state = await this.o.escrows.getEscrow(escrow);
+        if (!state || !state.open) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
+        const key = escrow.toRawString();
+        const maxTokens = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : this.o.config.defaultReserveTokens;
+        const estimate: TokenCounts = { ...zeroTokens(), prompt: BigInt(Math.ceil(bodyBytes / 4)), completion: BigInt(Math.max(0, Math.floor(maxTokens))) };
+        const need = costOf(estimate, this.o.config.prices);
+        const unsettled = costOf(subTokensFloor0(this.o.ledger.chargeOf(key), state.charged), this.o.config.prices);
+        const inflight = this.reserved.get(key) ?? 0n;
+        if (unsettled + inflight + need > state.balance)
+            throw new ApiError(
+                402,
+                `escrow balance ${state.balance} nanoTON does not cover this request: ${unsettled} unsettled + ${inflight} in flight + up to ${need} for this request`,
+                'insufficient_quota',
+                'insufficient_balance',
+            );
+        this.reserved.set(key, inflight + need);
+        let released = false;
+        return () => {
+            if (released) return;
+            released = true;
+            const left = (this.reserved.get(key) ?? 0n) - need;
+            if (left > 0n) this.reserved.set(key, left);
+            else this.reserved.delete(key);
+        };
+    }
+
+    private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        const escrow = this.escrowOf(req);
+        const raw = await readBody(req, this.o.config.maxBodyBytes);
+        const body = parseJsonObject(raw);
+        if (typeof body.model !== 'string') throw new ApiError(400, 'model must be a string', 'invalid_request_error', null, 'model');
+        const model = body.model;
+        const stream = body.stream === true;
+        const clientWantsUsage = stream && typeof body.stream_options === 'object' && body.stream_options !== null && (body.stream_options as { include_usage?: unknown }).include_usage === true;
+        const forwardBody = stream ? { ...body, stream_options: { include_usage: true } } : body;
+        const payload = Buffer.from(JSON.stringify(forwardBody));
+        // A sealed prompt opens only on the worker it was sealed to: route to that worker.
+        let sealedFor: string | undefined;
+        if (body.sealed !== undefined) {
+            if (typeof body.sealed_for !== 'string' || !/^[0-9a-fA-F]{64}$/.test(body.sealed_for))
+                throw new ApiError(400, 'a sealed request needs sealed_for: the hex X25519 key of the worker it is sealed to (see GET /v1/workers)', 'invalid_request_error', null, 'sealed_for');
+            sealedFor = body.sealed_for.toLowerCase();
+        }
+        const release = await this.reserve(escrow, body, raw.length);
+        const closed = new AbortController();
+        res.on('close', () => {
+            if (!res.writableFinished) closed.abort();
+        });
+        try {
+            const tried = new Set<WorkerState>();
+            for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+                const worker = this.registry.candidates(model, tried).find((w) => sealedFor === undefined || w.config.x25519Key?.toString('hex') === sealedFor);
+                if (!worker) break;
+                tried.add(worker);
+                const requestId = await this.o.ledger.allocateRequestId();
+                worker.inflight++;
+                try {
+                    const up = await this.forward(worker, requestId, payload, closed.signal);
+                    if (up.res.statusCode !== 200) {
+                        // A client error from the worker is the client's: pass it through, uncharged.
+                        await this.passThrough(up.res, res);
+                        return;
+                    }
+                    const ctx = { worker, requestId, escrow, model };
+                    if (stream) await this.relayStream(up, res, ctx, clientWantsUsage);
+                    else await this.relayJson(up, res, ctx);
+                    return;
+                } catch (e) {
+                    if (e instanceof RetryableFailure) {
+                        if (e.markUnhealthy) this.registry.markUnhealthy(worker, e.message);
+                        log('proxy', 'worker failed, retrying elsewhere', { worker: worker.config.name, request_id: requestId.toString(), reason: e.message });
+                        continue;
+                    }
+                    throw e;
+                } finally {
+                    worker.inflight--;
+                }
+            }
+            if (closed.signal.aborted) return;
+            if (!this.registry.knowsModel(model)) throw new ApiError(404, `The model \`${model}\` is not served by any worker of this proxy`, 'invalid_request_error', 'model_not_found', 'model');
+            throw new ApiError(503, `no healthy worker could serve \`${model}\` right now; retry later`, 'server_error', 'no_worker_available');
+        } finally {
+            release();
+        }
+    }
+
+    /** Sends the request to a worker; resolves with its response, or a RetryableFailure. */
+    private forward(worker: WorkerState, requestId: bigint, payload: Buffer, signal: AbortSignal): Promise<Upstream> {
+        return new Promise((resolve, reject) => {
+            const url = new URL(`${worker.config.endpoint}/v1/chat/completions`);
+            const req = http.request(
+                {
+                    hostname: url.hostname,
+                    port: url.port,
+                    path: url.pathname,
+                    method: 'POST',
+                    agent: this.agent,
+                    timeout: this.o.config.requestTimeoutMs,
+                    headers: {
+                        'content-type': 'application/json',
+                        'content-length': payload.length.toString(),
+                        [HEADER_PROXY]: this.o.config.proxyAddress.toString(),
+                        [HEADER_REQUEST_ID]: requestId.toString(),
+                    },
+                },
+                (res) => {
+                    const status = res.statusCode ?? 0;
+                    if (status === 429 || status >= 500) {
+                        res.resume();
+                        reject(new RetryableFailure(`worker answered HTTP ${status}`, status >= 500));
+                        return;
+                    }
+                    resolve({ res, req });
+                },
+            );
+            const onAbort = () => req.destroy(new Error('client closed the request'));
+            signal.addEventListener('abort', onAbort, { once: true });
+            req.on('close', () => signal.removeEventListener('abort', onAbort));
+            req.on('timeout', () => req.destroy(new Error('worker timed out')));
+            req.on('error', (e) => reject(signal.aborted ? new ApiError(499, 'client closed the request') : new RetryableFailure(e.message, true)));
+            req.end(payload);
+        });
+    }
+
+    private passThrough(up: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        return new Promise((resolve) => {
+            const chunks: Buffer[] = [];
+            up.on('data', (c: Buffer) => chunks.push(c));
+            up.on('end', () => {
+                const body = Buffer.concat(chunks);
+                res.writeHead(up.statusCode ?? 502, { 'content-type': up.headers['content-type'] ?? 'application/json', 'content-length': body.length.toString() });
+                res.end(body);
+                resolve();
+            });
+            up.on('error', () => {
+                sendError(res, new ApiError(502, 'worker connection failed', 'server_error', 'worker_failed'));
+                resolve();
+            });
+        });
+    }
+
+    /** Checks the receipt and durably counts the tokens; throws ReceiptError when it does not check out. */
+    private async account(ctx: { worker: WorkerState; requestId: bigint; escrow: Address }, receipt: unknown, usage: UsageJson | undefined, resultHash: Buffer): Promise<void> {
+        const tokens = checkReceipt({ receipt, worker: ctx.worker, proxy: this.o.config.proxyAddress, requestId: ctx.requestId, usage, resultHash });
+        await this.o.ledger.record({
+            escrow: ctx.escrow.toRawString(),
+            workerAccount: ctx.worker.config.workerAccount.toRawString(),
+            worker: ctx.worker.config.name,
+            requestId: ctx.requestId,
+            tokens,
+            resultHash: resultHash.toString('hex'),
+        });
+    }
+
+    private rejectReceipt(ctx: { worker: WorkerState; requestId: bigint }, e: unknown): ApiError {
+        const why = e instanceof Error ? e.message : String(e);
+        log('proxy', 'receipt rejected, request not charged', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString(), reason: why });
+        this.registry.markUnhealthy(ctx.worker, `invalid receipt: ${why}`);
+        return new ApiError(502, `the worker's answer failed verification (${why}); you are not charged`, 'server_error', 'invalid_receipt');
+    }
+
+    private async relayJson(up: Upstream, res: http.ServerResponse, ctx: { worker: WorkerState; requestId: bigint; escrow: Address }): Promise<void> {
+        const raw = await new Promise<Buffer>((resolve, reject) => {
+            const chunks: Buffer[] = [];
+            up.res.on('data', (c: Buffer) => chunks.push(c));
+            up.res.on('end', () => resolve(Buffer.concat(chunks)));
+            up.res.on('error', (e) => reject(new RetryableFailure(`worker connection failed: ${e.message}`, true)));
+            up.res.on('aborted', () => reject(new RetryableFailure('worker connection aborted', true)));
+        });
+        let json: Record<string, unknown>;
+        try {
+            json = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+        } catch {
+            throw new RetryableFailure('worker sent invalid JSON', true);
+        }
+        const choice = (json.choices as Array<{ message?: { content?: unknown; sealed?: { ct?: unknown } } }> | undefined)?.[0];
+        const sealedCt = choice?.message?.sealed?.ct;
+        const answerBytes = typeof sealedCt === 'string' ? Buffer.from(sealedCt, 'base64') : Buffer.from(typeof choice?.message?.content === 'string' ? choice.message.content : '', 'utf8');
+        const resultHash = crypto.createHash('sha256').update(answerBytes).digest();
+        try {
+            await this.account(ctx, json.receipt, json.usage as UsageJson | undefined, resultHash);
+        } catch (e) {
+            if (e instanceof ReceiptError) throw this.rejectReceipt(ctx, e);
+            throw e;
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': raw.length.toString() });
+        res.end(raw);
+    }
+
+    private relayStream(up: Upstream, res: http.ServerResponse, ctx: { worker: WorkerState; requestId: bigint; escrow: Address }, clientWantsUsage: boolean): Promise<void> {
+        return new Promise((resolve) => {
+            startSse(res);
+            const parser = new SseParser();
+            const hash = crypto.createHash('sha256');
+            let receipt: unknown;
+            let usage: UsageJson | undefined;
+            let finished = false;
+            let chain = Promise.resolve();
+            const fail = (message: string, code: string) => {
+                if (finished) return;
+                finished = true;
+                if (!res.destroyed) {
+                    writeSse(res, { error: { message, type: 'server_error', param: null, code } });
+                    res.end();
+                }
+                up.req.destroy();
+                resolve();
+            };
+            const onEvent = async (data: string) => {
+                if (finished) return;
+                if (data === '[DONE]') {
+                    try {
+                        await this.account(ctx, receipt, usage, hash.digest());
+                    } catch (e) {
+                        const err = e instanceof ReceiptError ? this.rejectReceipt(ctx, e) : new ApiError(500, 'accounting failed', 'server_error', 'ledger_failed');
+                        fail(err.message, err.code ?? 'invalid_receipt');
+                        return;
+                    }
+                    finished = true;
+                    writeSse(res, '[DONE]');
+                    res.end();
+                    resolve();
+                    return;
+                }
+                let chunk: Record<string, unknown>;
+                try {
+                    chunk = JSON.parse(data) as Record<string, unknown>;
+                } catch {
+                    fail('worker sent a malformed event', 'worker_failed');
+                    return;
+                }
+                if (chunk.error) {
+                    finished = true;
+                    res.write(`data: ${data}\n\n`);
+                    res.end();
+                    resolve();
+                    return;
+                }
+                const delta = (chunk.choices as Array<{ delta?: { content?: unknown; sealed?: { ct?: unknown } } }> | undefined)?.[0]?.delta;
+                if (typeof delta?.sealed?.ct === 'string') hash.update(Buffer.from(delta.sealed.ct, 'base64'));
+                else if (typeof delta?.content === 'string') hash.update(delta.content, 'utf8');
+                if (chunk.receipt !== undefined) receipt = chunk.receipt;
+                if (chunk.usage) {
+                    usage = chunk.usage as UsageJson;
+                    if (!clientWantsUsage) return;
+                }
+                res.write(`data: ${data}\n\n`);
+            };
+            up.res.setEncoding('utf8');
+            up.res.on('data', (c: string) => {
+                for (const data of parser.push(c)) chain = chain.then(() => onEvent(data));
+            });
+            up.res.on('end', () => {
+                chain = chain.then(() => fail('the worker ended the stream without a receipt', 'worker_failed'));
+            });
+            up.res.on('error', () => {
+                chain = chain.then(() => fail('the worker connection failed mid-answer', 'worker_failed'));
+            });
+            up.res.on('close', () => {
+                chain = chain.then(() => fail('the worker connection closed mid-answer', 'worker_failed'));
+            });
+            res.on('close', () => {
+                if (!finished) up.req.destroy();
+            });
+        });
+    }
+}

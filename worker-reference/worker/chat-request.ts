@@ -1,0 +1,121 @@
+/**
+ * Validates the body of POST /v1/chat/completions into a typed request. Everything a client
+ * can get wrong becomes a 400 in OpenAI's error shape.
+ */
+import { ApiError } from '../common/http';
+import { SealedPiece } from '../crypto/seal';
+
+export type ChatRole = 'system' | 'developer' | 'user' | 'assistant';
+
+export interface ChatMessage {
+    role: ChatRole;
+    content: string;
+}
+
+export interface ChatRequest {
+    model: string;
+    /** Plain messages, or undefined when the request is sealed. */
+    messages?: ChatMessage[];
+    sealed?: SealedPiece;
+    /** Client's X25519 public key (32 bytes) for a sealed answer. */
+    replyKey?: Buffer;
+    stream: boolean;
+    includeUsage: boolean;
+    maxTokens?: number;
+    temperature: number;
+    topP?: number;
+    seed?: number;
+    stop: string[];
+}
+
+/** Fields a sealed payload may carry besides the messages (so stop strings stay private too). */
+export interface SealedContent {
+    messages: ChatMessage[];
+    stop?: string[];
+}
+
+const bad = (message: string, param: string | null = null, code: string | null = null) => new ApiError(400, message, 'invalid_request_error', code, param);
+
+function contentText(content: unknown, i: number): string {
+    if (typeof content === 'string') return content;
+    if (Array.isArray(content)) {
+        return content
+            .map((part: unknown) => {
+                if (typeof part === 'object' && part !== null && (part as { type?: unknown }).type === 'text' && typeof (part as { text?: unknown }).text === 'string')
+                    return (part as { text: string }).text;
+                throw bad(`messages[${i}].content: only text parts are supported`, `messages[${i}].content`);
+            })
+            .join('');
+    }
+    if (content === null || content === undefined) return '';
+    throw bad(`messages[${i}].content must be a string or an array of text parts`, `messages[${i}].content`);
+}
+
+export function parseMessages(v: unknown): ChatMessage[] {
+    if (!Array.isArray(v) || v.length === 0) throw bad('messages must be a non-empty array', 'messages');
+    return v.map((m: unknown, i) => {
+        if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`, `messages[${i}]`);
+        const role = (m as { role?: unknown }).role;
+        if (role !== 'system' && role !== 'developer' && role !== 'user' && role !== 'assistant')
+            throw bad(`messages[${i}].role must be system, developer, user or assistant`, `messages[${i}].role`);
+        return { role, content: contentText((m as { content?: unknown }).content, i) };
+    });
+}
+
+export function parseStop(v: unknown): string[] {
+    if (v === undefined || v === null) return [];
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length > 4 || list.some((s) => typeof s !== 'string' || s.length === 0))
+        throw bad('stop must be a string or an array of up to 4 non-empty strings', 'stop');
+    return list as string[];
+}
+
+function optNumber(body: Record<string, unknown>, name: string, min: number, max: number, integer: boolean): number | undefined {
+    const v = body[name];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v)))
+        throw bad(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`, name);
+    return v;
+}
+
+export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
+    if (typeof body.model !== 'string' || body.model.length === 0) throw bad('model must be a non-empty string', 'model');
+    const stream = body.stream === true;
+    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream must be a boolean', 'stream');
+    const so = body.stream_options;
+    const includeUsage = typeof so === 'object' && so !== null && (so as { include_usage?: unknown }).include_usage === true;
+    const n = optNumber(body, 'n', 1, 1, true);
+    void n;
+    const maxTokens = optNumber(body, 'max_completion_tokens', 1, 1 << 20, true) ?? optNumber(body, 'max_tokens', 1, 1 << 20, true);
+    const temperature = optNumber(body, 'temperature', 0, 2, false) ?? 1;
+    const topP = optNumber(body, 'top_p', 0, 1, false);
+    const seed = optNumber(body, 'seed', -(2 ** 31), 2 ** 32 - 1, true);
+    const req: ChatRequest = { model: body.model, stream, includeUsage, maxTokens, temperature, topP, seed, stop: parseStop(body.stop) };
+    if (body.sealed !== undefined) {
+        if (body.messages !== undefined) throw bad('a sealed request must not carry plain messages', 'messages');
+        const s = body.sealed;
+        if (typeof s !== 'object' || s === null || typeof (s as SealedPiece).epk !== 'string' || typeof (s as SealedPiece).ct !== 'string' || (s as SealedPiece).seq !== 0)
+            throw bad('sealed must be {epk, seq: 0, ct}', 'sealed', 'bad_ciphertext');
+        if (typeof body.reply_key !== 'string') throw bad('a sealed request needs reply_key (the client X25519 public key, base64)', 'reply_key');
+        const replyKey = Buffer.from(body.reply_key, 'base64');
+        if (replyKey.length !== 32) throw bad('reply_key must be 32 bytes, base64', 'reply_key');
+        if (req.stop.length > 0) throw bad('a sealed request carries its stop strings inside the sealed content', 'stop');
+        req.sealed = s as SealedPiece;
+        req.replyKey = replyKey;
+    } else {
+        req.messages = parseMessages(body.messages);
+    }
+    return req;
+}
+
+/** Parses the decrypted content of a sealed request. */
+export function parseSealedContent(plain: Buffer): SealedContent {
+    let v: unknown;
+    try {
+        v = JSON.parse(plain.toString('utf8'));
+    } catch {
+        throw bad('sealed content is not JSON', 'sealed', 'bad_ciphertext');
+    }
+    if (typeof v !== 'object' || v === null) throw bad('sealed content must be an object', 'sealed', 'bad_ciphertext');
+    return { messages: parseMessages((v as { messages?: unknown }).messages), stop: parseStop((v as { stop?: unknown }).stop) };
+}

@@ -1,0 +1,217 @@
+/**
+ * One served model: the llama.cpp model, a context with N parallel sequences, its chat
+ * wrapper (resolved once: resolving per request costs hundreds of ms) and the generation
+ * loop with exact token accounting.
+ */
+import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import { ApiError } from '../common/http';
+import { ChatMessage } from './chat-request';
+import { loadNodeLlamaCpp } from './llama';
+import { SequencePool } from './sequence-pool';
+import { StopScanner, TokenTextDecoder } from './text-stream';
+
+export interface EngineOptions {
+    id: string;
+    file: string;
+    hash: Buffer;
+    contextSize: number;
+    parallel: number;
+    maxQueue: number;
+    threads: number;
+    defaultMaxTokens: number;
+    gpuLayers?: number;
+}
+
+export interface GenerateParams {
+    messages: ChatMessage[];
+    maxTokens?: number;
+    temperature: number;
+    topP?: number;
+    seed?: number;
+    stop: string[];
+    signal: AbortSignal;
+    /** Called with each piece of answer text as soon as it is final. */
+    onText?: (text: string) => void;
+}
+
+export interface TokenUsage {
+    prompt: number;
+    /** Prompt tokens whose KV state was reused, not evaluated again (part of `prompt`). */
+    cached: number;
+    completion: number;
+    /** Tokens of the model's thought segments (part of `completion`); 0 for models without them. */
+    reasoning: number;
+}
+
+export interface GenerateResult {
+    text: string;
+    usage: TokenUsage;
+    finishReason: 'stop' | 'length';
+    /** ms from start of evaluation to the first generated token. */
+    firstTokenMs: number;
+    cancelled: boolean;
+}
+
+export interface AdmittedRequest {
+    /** Generates on the sequence it holds, then frees it. */
+    run(onText?: (text: string) => void): Promise<GenerateResult>;
+    /** Frees the sequence without generating. */
+    release(): void;
+}
+
+export class ModelEngine {
+    private constructor(
+        readonly options: EngineOptions,
+        readonly model: LlamaModel,
+        readonly context: LlamaContext,
+        readonly chatWrapper: ChatWrapper,
+        private readonly pool: SequencePool<Token, LlamaContextSequence>,
+        private readonly textStops: string[],
+    ) {}
+
+    static async load(llama: Llama, options: EngineOptions): Promise<ModelEngine> {
+        const lib = await loadNodeLlamaCpp();
+        const model = await llama.loadModel({ modelPath: options.file, ...(options.gpuLayers !== undefined ? { gpuLayers: options.gpuLayers } : {}) });
+        const context = await model.createContext({
+            contextSize: Math.min(options.contextSize, model.trainContextSize),
+            sequences: options.parallel,
+            threads: options.threads,
+        });
+        const chatWrapper = lib.resolveChatWrapper(model) ?? new lib.GeneralChatWrapper();
+        const sequences: LlamaContextSequence[] = [];
+        for (let i = 0; i < options.parallel; i++) sequences.push(context.getSequence());
+        // Stop triggers that are plain text (special-token triggers end generation as EOG tokens).
+        const probe = chatWrapper.generateContextState({ chatHistory: [{ type: 'user', text: 'x' }, { type: 'model', response: [] }] });
+        const textStops = probe.stopGenerationTriggers
+            .map((t) => t.values)
+            .filter((vals) => vals.length > 0 && vals.every((v) => typeof v === 'string'))
+            .map((vals) => vals.join(''))
+            .filter((s) => s.length > 0);
+        return new ModelEngine(options, model, context, chatWrapper, new SequencePool(sequences, options.maxQueue), textStops);
+    }
+
+    get id(): string {
+        return this.options.id;
+    }
+    get contextSize(): number {
+        return this.context.contextSize;
+    }
+    get load(): { active: number; queued: number; capacity: number; maxQueue: number } {
+        return { active: this.pool.active, queued: this.pool.queued, capacity: this.pool.capacity, maxQueue: this.options.maxQueue };
+    }
+
+    /** Prompt tokens of a conversation, formatted by the model's chat template. */
+    promptTokens(messages: ChatMessage[]): Token[] {
+        const history: ChatHistoryItem[] = [];
+        for (const m of messages) {
+            if (m.role === 'system' || m.role === 'developer') history.push({ type: 'system', text: m.content });
+            else if (m.role === 'user') history.push({ type: 'user', text: m.content });
+            else history.push({ type: 'model', response: [m.content] });
+        }
+        history.push({ type: 'model', response: [] });
+        const state = this.chatWrapper.generateContextState({ chatHistory: history });
+        return state.contextText.tokenize(this.model.tokenizer);
+    }
+
+    /**
+     * Admits a request: checks it fits the context and waits for a free sequence (or fails
+     * with 429 when the queue is full). Nothing is sent to the client before this succeeds.
+     */
+    async admit(p: GenerateParams): Promise<AdmittedRequest> {
+        const prompt = this.promptTokens(p.messages);
+        const room = this.contextSize - prompt.length;
+        if (room < 1)
+            throw new ApiError(400, `prompt is ${prompt.length} tokens; this model's context is ${this.contextSize} tokens`, 'invalid_request_error', 'context_length_exceeded', 'messages');
+        if (p.maxTokens !== undefined && p.maxTokens > room)
+            throw new ApiError(
+                400,
+                `prompt (${prompt.length} tokens) + max_tokens (${p.maxTokens}) exceeds this model's context of ${this.contextSize} tokens`,
+                'invalid_request_error',
+                'context_length_exceeded',
+                'max_tokens',
+            );
+        const maxTokens = p.maxTokens ?? Math.min(room, this.options.defaultMaxTokens);
+        const sequence = await this.pool.acquire(prompt, p.signal);
+        let done = false;
+        const release = () => {
+            if (!done) {
+                done = true;
+                this.pool.release(sequence);
+            }
+        };
+        return {
+            run: async (onText) => {
+                try {
+                    return await this.run(sequence, prompt, maxTokens, { ...p, onText });
+                } finally {
+                    release();
+                }
+            },
+            release,
+        };
+    }
+
+    async generate(p: GenerateParams): Promise<GenerateResult> {
+        return (await this.admit(p)).run(p.onText);
+    }
+
+    private async run(sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, p: GenerateParams): Promise<GenerateResult> {
+        // Reuse the KV cache of the longest common prefix; always evaluate at least one token.
+        await sequence.adaptStateToTokens(prompt, false);
+        let cached = Math.min(sequence.nextTokenIndex, prompt.length - 1);
+        if (sequence.nextTokenIndex > cached) await sequence.eraseContextTokenRanges([{ start: cached, end: sequence.nextTokenIndex }]);
+        cached = sequence.nextTokenIndex;
+
+        const scanner = new StopScanner([...p.stop, ...this.textStops]);
+        const decoder = new TokenTextDecoder<Token>((tokens, previous) => this.model.detokenize(tokens, false, previous));
+        const started = performance.now();
+        let firstTokenMs = -1;
+        let completion = 0;
+        let finishReason: 'stop' | 'length' = 'length';
+        let cancelled = false;
+        const emit = (text: string) => {
+            if (text.length > 0) p.onText?.(text);
+        };
+        const gen = sequence.evaluate(prompt.slice(cached), {
+            temperature: p.temperature,
+            topP: p.topP,
+            seed: p.seed,
+            yieldEogToken: true,
+        });
+        try {
+            for await (const token of gen) {
+                if (firstTokenMs < 0) firstTokenMs = performance.now() - started;
+                completion++;
+                if (p.signal.aborted) {
+                    cancelled = true;
+                    break;
+                }
+                if (this.model.isEogToken(token)) {
+                    finishReason = 'stop';
+                    break;
+                }
+                emit(scanner.push(decoder.push(token)));
+                if (scanner.stopped) {
+                    finishReason = 'stop';
+                    break;
+                }
+                if (completion >= maxTokens) break;
+            }
+        } finally {
+            await gen.return();
+        }
+        if (!scanner.stopped && !cancelled) emit(scanner.push(decoder.flush()) + scanner.finish());
+        return {
+            text: scanner.answer,
+            usage: { prompt: prompt.length, cached, completion, reasoning: 0 },
+            finishReason,
+            firstTokenMs: Math.max(0, firstTokenMs),
+            cancelled: cancelled || p.signal.aborted,
+        };
+    }
+
+    async dispose(): Promise<void> {
+        await this.context.dispose();
+        await this.model.dispose();
+    }
+}

@@ -1,0 +1,296 @@
+/**
+ * The worker's OpenAI-compatible HTTP API:
+ *   GET  /v1/models            models served (id, SHA-256 of the GGUF)
+ *   GET  /v1/worker            identity (Ed25519 + X25519 public keys), backend, load
+ *   GET  /health               liveness and load, for proxies' health checks
+ *   POST /v1/chat/completions  chat completion, plain or sealed, streaming or not, with a
+ *                              signed work receipt in every answer
+ * Answers and prompts are never logged; logs carry ids, token counts and timings only.
+ */
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Address } from '@ton/core';
+import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, startSse, writeSse } from '../common/http';
+import { Ed25519Signer } from '../crypto/ed25519';
+import { NodeIdentity } from '../crypto/keys';
+import { Opener, SealedPiece, Sealer } from '../crypto/seal';
+import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
+import { GenerateResult, ModelEngine, TokenUsage } from './engine';
+import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
+
+export const HEADER_PROXY = 'x-cocoon-proxy';
+export const HEADER_REQUEST_ID = 'x-cocoon-request-id';
+
+export interface WorkerServerOptions {
+    engines: ModelEngine[];
+    identity: NodeIdentity;
+    backend: string;
+    /** Proxy address put in receipts of requests that name none (direct use, tests). */
+    defaultProxy: Address;
+    maxBodyBytes: number;
+}
+
+/** Remembers (proxy, request id) pairs already answered: signing two receipts for one pair is slashable. */
+class UsedRequestIds {
+    private readonly seen = new Set<string>();
+    constructor(private readonly limit: number) {}
+    claim(key: string): boolean {
+        if (this.seen.has(key)) return false;
+        this.seen.add(key);
+        if (this.seen.size > this.limit) this.seen.delete(this.seen.values().next().value as string);
+        return true;
+    }
+}
+
+export function usageJson(u: TokenUsage) {
+    return {
+        prompt_tokens: u.prompt,
+        completion_tokens: u.completion,
+        total_tokens: u.prompt + u.completion,
+        prompt_tokens_details: { cached_tokens: u.cached },
+        completion_tokens_details: { reasoning_tokens: u.reasoning },
+    };
+}
+
+export class WorkerServer {
+    readonly server: http.Server;
+    private readonly used = new UsedRequestIds(1_000_000);
+    private requests = 0;
+    private readonly signer: Ed25519Signer;
+
+    constructor(private readonly o: WorkerServerOptions) {
+        this.signer = new Ed25519Signer(o.identity.ed25519);
+        this.server = http.createServer((req, res) => {
+            this.route(req, res).catch((e: unknown) => {
+                if (!(e instanceof ApiError)) log('worker', 'request failed', { error: e instanceof Error ? e.message : String(e) });
+                sendError(res, e);
+            });
+        });
+        this.server.keepAliveTimeout = 30_000;
+    }
+
+    listen(port: number, host = '127.0.0.1'): Promise<number> {
+        return new Promise((resolve, reject) => {
+            this.server.once('error', reject);
+            this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+        });
+    }
+
+    close(): Promise<void> {
+        return new Promise((resolve) => {
+            this.server.close(() => resolve());
+            this.server.closeAllConnections();
+        });
+    }
+
+    private findEngine(model: string): ModelEngine {
+        const e = this.o.engines.find((x) => x.id === model || x.options.hash.toString('hex') === model.toLowerCase().replace(/^sha256:/, ''));
+        if (!e) throw new ApiError(404, `The model \`${model}\` does not exist or is not served by this worker`, 'invalid_request_error', 'model_not_found', 'model');
+        return e;
+    }
+
+    private load() {
+        return this.o.engines.map((e) => ({ model: e.id, ...e.load }));
+    }
+
+    private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        const url = (req.url ?? '/').split('?')[0];
+        if (req.method === 'GET' && url === '/v1/models') {
+            sendJson(res, 200, {
+                object: 'list',
+                data: this.o.engines.map((e) => ({
+                    id: e.id,
+                    object: 'model',
+                    created: 0,
+                    owned_by: 'cocoon-worker',
+                    model_hash: e.options.hash.toString('hex'),
+                    context_length: e.contextSize,
+                })),
+            });
+            return;
+        }
+        if (req.method === 'GET' && url === '/health') {
+            sendJson(res, 200, { status: 'ok', load: this.load() });
+            return;
+        }
+        if (req.method === 'GET' && url === '/v1/worker') {
+            sendJson(res, 200, {
+                ed25519_public_key: this.o.identity.ed25519.publicKey.toString('hex'),
+                x25519_public_key: this.o.identity.x25519.publicKey.toString('hex'),
+                backend: this.o.backend,
+                models: this.o.engines.map((e) => ({ id: e.id, model_hash: e.options.hash.toString('hex') })),
+                load: this.load(),
+            });
+            return;
+        }
+        if (url === '/v1/chat/completions') {
+            if (req.method !== 'POST') throw new ApiError(405, 'use POST', 'invalid_request_error', 'method_not_allowed');
+            await this.chat(req, res);
+            return;
+        }
+        throw new ApiError(404, `no route ${req.method} ${url}`, 'invalid_request_error', 'not_found');
+    }
+
+    private receiptContext(req: http.IncomingMessage): { proxy: Address; requestId: bigint } {
+        const p = req.headers[HEADER_PROXY];
+        const r = req.headers[HEADER_REQUEST_ID];
+        let proxy = this.o.defaultProxy;
+        if (typeof p === 'string') {
+            try {
+                proxy = Address.parse(p);
+            } catch {
+                throw new ApiError(400, `${HEADER_PROXY} is not a TON address`, 'invalid_request_error', 'bad_proxy');
+            }
+        }
+        let requestId: bigint;
+        if (typeof r === 'string') {
+            if (!/^[0-9]{1,20}$/.test(r) || BigInt(r) >= 1n << 64n) throw new ApiError(400, `${HEADER_REQUEST_ID} must be a uint64`, 'invalid_request_error', 'bad_request_id');
+            requestId = BigInt(r);
+        } else requestId = crypto.randomBytes(8).readBigUInt64BE() >> 1n;
+        if (!this.used.claim(`${proxy.toRawString()}:${requestId}`))
+            throw new ApiError(409, `request id ${requestId} was already used by this proxy`, 'invalid_request_error', 'duplicate_request_id');
+        return { proxy, requestId };
+    }
+
+    private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        const body = parseJsonObject(await readBody(req, this.o.maxBodyBytes));
+        const request = parseChatRequest(body);
+        const engine = this.findEngine(request.model);
+        let messages = request.messages;
+        let stop = request.stop;
+        if (request.sealed) {
+            const opener = new Opener(this.o.identity.x25519.privateKey, this.o.identity.x25519.publicKey, 'request');
+            let plain: Buffer;
+            try {
+                plain = opener.open(request.sealed);
+            } catch {
+                throw new ApiError(400, 'sealed content could not be decrypted with this worker key', 'invalid_request_error', 'bad_ciphertext', 'sealed');
+            }
+            const content = parseSealedContent(plain);
+            messages = content.messages;
+            stop = content.stop ?? [];
+        }
+        const ctx = this.receiptContext(req);
+        const id = `chatcmpl-${ctx.requestId.toString(16)}`;
+        const created = Math.floor(Date.now() / 1000);
+        const abort = new AbortController();
+        res.on('close', () => {
+            if (!res.writableFinished) abort.abort();
+        });
+        const sealer = request.replyKey ? new Sealer(request.replyKey, 'response') : undefined;
+        const hasher = new ResultHasher();
+        const n = ++this.requests;
+        const started = performance.now();
+
+        const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) => ({
+            id,
+            object: 'chat.completion.chunk',
+            created,
+            model: engine.id,
+            system_fingerprint: null,
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+            ...extra,
+        });
+        const sealPiece = (text: string): SealedPiece => {
+            const piece = (sealer as Sealer).seal(text);
+            hasher.update(Buffer.from(piece.ct, 'base64'));
+            return piece;
+        };
+
+        const admitted = await engine.admit({
+            messages: messages ?? [],
+            maxTokens: request.maxTokens,
+            temperature: request.temperature,
+            topP: request.topP,
+            seed: request.seed,
+            stop,
+            signal: abort.signal,
+        });
+        if (request.stream) {
+            try {
+                startSse(res);
+                writeSse(res, chunk({ role: 'assistant', content: '' }, null));
+            } catch (e) {
+                admitted.release();
+                throw e;
+            }
+        }
+        let result: GenerateResult;
+        try {
+            result = await admitted.run(
+                request.stream
+                    ? (text) => {
+                          if (sealer) writeSse(res, chunk({ sealed: sealPiece(text) }, null));
+                          else {
+                              hasher.update(text);
+                              writeSse(res, chunk({ content: text }, null));
+                          }
+                      }
+                    : undefined,
+            );
+        } catch (e) {
+            if (request.stream && res.headersSent) {
+                const err = e instanceof ApiError ? e : new ApiError(500, 'generation failed', 'server_error', 'internal_error');
+                if (!res.destroyed) {
+                    writeSse(res, { error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+                    res.end();
+                }
+                return;
+            }
+            throw e;
+        }
+        const ms = performance.now() - started;
+        if (result.cancelled) {
+            log('worker', 'request cancelled by client', { n, request_id: ctx.requestId.toString(), completion_tokens: result.usage.completion });
+            return;
+        }
+        let sealedAnswer: SealedPiece | undefined;
+        if (!request.stream) {
+            if (sealer) sealedAnswer = sealPiece(result.text);
+            else hasher.update(result.text);
+        }
+        const receipt: ReceiptJson = signReceipt(
+            { proxy: ctx.proxy, requestId: ctx.requestId, modelHash: engine.options.hash, usage: result.usage, resultHash: hasher.digest() },
+            this.signer,
+        );
+        log('worker', 'answered', {
+            n,
+            request_id: ctx.requestId.toString(),
+            model: engine.id,
+            sealed: !!sealer,
+            stream: request.stream,
+            prompt: result.usage.prompt,
+            cached: result.usage.cached,
+            completion: result.usage.completion,
+            ttft_ms: Math.round(result.firstTokenMs),
+            ms: Math.round(ms),
+        });
+        if (request.stream) {
+            writeSse(res, chunk({}, result.finishReason, { receipt }));
+            if (request.includeUsage) writeSse(res, { ...chunk({}, null), choices: [], usage: usageJson(result.usage) });
+            writeSse(res, '[DONE]');
+            res.end();
+            return;
+        }
+        sendJson(res, 200, {
+            id,
+            object: 'chat.completion',
+            created,
+            model: engine.id,
+            system_fingerprint: null,
+            choices: [
+                {
+                    index: 0,
+                    message: sealedAnswer ? { role: 'assistant', content: null, refusal: null, sealed: sealedAnswer } : { role: 'assistant', content: result.text, refusal: null },
+                    logprobs: null,
+                    finish_reason: result.finishReason,
+                },
+            ],
+            usage: usageJson(result.usage),
+            receipt,
+        });
+    }
+}
+
+export type { ChatRequest };
