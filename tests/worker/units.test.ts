@@ -116,8 +116,8 @@ describe('sealing', () => {
     });
 });
 
-describe('native Ed25519', () => {
-    it('signs byte for byte like wrappers/payloads signCell and verifies both ways', () => {
+describe('node identity (Ed25519Signer / Ed25519Verifier)', () => {
+    it('signs with the project signing function and refuses a foreign key', () => {
         const kp = ed25519FromSeed(Buffer.alloc(32, 3));
         const cell = buildChargePayload({ escrow: new Address(0, Buffer.alloc(32, 1)), tokens: { prompt: 1n, cached: 2n, completion: 3n, reasoning: 0n }, validUntil: 1000 });
         const native = new Ed25519Signer(kp).signCell(cell);
