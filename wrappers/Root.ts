@@ -90,3 +90,7 @@ export function modelSet(hashes: Buffer[]): Dictionary<bigint, boolean> {
 export function certificateFields(b: SignedCertificate): { cert: Cell; signatures: Cell } {
     return { cert: b.cert, signatures: b.signatures };
 }
+
+// Exit codes (ERR_*) and value constants (MIN_STORAGE, REGISTRATION_GAS, NOTIFY_OP_GAS,
+// PROXY_NOTIFY_VALUE, TREASURY_DEPOSIT_GAS, ...) are exported by the generated binding above,
+// straight from contracts/errors.tact and contracts/constants.tact.
