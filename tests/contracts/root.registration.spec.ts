@@ -7,6 +7,7 @@ import { Address, beginCell, toNano } from '@ton/core';
 import { BlockchainSnapshot, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Role, TcbStatusCode, keyToBigInt, buildSignatureList, signAttestationCert } from '../../wrappers/payloads';
 import { Proxy } from '../../wrappers/Proxy';
+import { Provider } from '../../wrappers/Provider';
 import {
     AllowList,
     ERR_CERT_EXPIRED,
@@ -33,7 +34,9 @@ import {
     NOTIFY_OP_GAS,
     PROXY_NOTIFY_VALUE,
     REGISTRATION_GAS,
+    ERR_MODEL_NOT_ALLOWED,
     attestorMap,
+    modelSet,
 } from '../../wrappers/Root';
 import {
     Network,
@@ -492,3 +495,92 @@ describe('Root: DeactivateProxy', () => {
     });
 });
 
+
+describe('Root: RegisterProvider (Root side)', () => {
+    let minProviderStake: bigint;
+    beforeEach(async () => {
+        minProviderStake = (await net.root.getParams()).stakes.minProviderStake;
+    });
+
+    function providerBody(bundle: { cert: import('@ton/core').Cell; signatures: import('@ton/core').Cell }, opts: { stake?: bigint; models?: Buffer[] } = {}) {
+        return {
+            $$type: 'RegisterProvider' as const,
+            queryId: 3n,
+            cert: bundle.cert,
+            signatures: bundle.signatures,
+            stake: opts.stake ?? minProviderStake,
+            hardware: { $$type: 'Hardware' as const, gpuModel: 'NVIDIA H100', vramGiB: 80n, gpuCount: 1n },
+            models: modelSet(opts.models ?? [net.model]),
+            expectedUptimeBps: 9900n,
+        };
+    }
+
+    it('deploys a Provider holding the stake, records it, returns the excess to the owner', async () => {
+        const keys = randomNodeKeys();
+        const bundle = makeCertificate(net, Role.Worker, keys);
+        const address = await net.root.getProviderAddress(0n);
+        const a = await audited(net.chain, [operator.address, net.root.address, address], () =>
+            net.root.send(operator.getSender(), { value: minProviderStake + toNano('1') }, providerBody(bundle)),
+        );
+        expect(a.result.transactions).toHaveTransaction({ from: net.root.address, to: address, deploy: true, success: true });
+        expect(a.result.transactions).toHaveTransaction({ from: address, to: operator.address, op: OP_EXCESSES, success: true });
+        expect(a.delta(address)).toBe(minProviderStake + MIN_STORAGE);
+        expect(a.delta(net.root.address) + storageFeesOf(a.result, net.root.address)).toBe(0n);
+        expect(-a.delta(operator.address) - minProviderStake - MIN_STORAGE).toBeLessThan(toNano('0.05'));
+        const provider = net.chain.openContract(Provider.fromAddress(address));
+        expect(await provider.getState()).toBe(1n);
+        expect(await provider.getStake()).toBe(minProviderStake);
+        expect(await provider.getEd25519Key()).toBe(keyToBigInt(keys.ed25519.publicKey));
+        const rec = (await net.root.getProvider(0n))!;
+        expect(rec.provider.equals(address)).toBe(true);
+        expect(rec.owner.equals(operator.address)).toBe(true);
+        expect(await net.root.getProviderCount()).toBe(1n);
+        expect(await net.root.getProviderSeqnoByKey(keyToBigInt(keys.ed25519.publicKey))).toBe(0n);
+        expect((await net.root.getProviders()).keys()).toEqual([0]);
+    });
+
+    describe('refuses, bouncing the value minus gas', () => {
+        const value = () => minProviderStake + toNano('0.5');
+
+        it('a model that is not on the list, or no model at all', async () => {
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Worker, randomNodeKeys()), { models: [net.model, sha256('other model')] }), ERR_MODEL_NOT_ALLOWED);
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Worker, randomNodeKeys()), { models: [] }), ERR_TOO_MANY_ENTRIES);
+        });
+
+        it('more than 16 models, even when all are allowed', async () => {
+            const many = Array.from({ length: 17 }, (_, i) => sha256('model ' + i));
+            for (const m of many) {
+                const r = await net.root.send(
+                    net.owner.getSender(),
+                    { value: toNano('0.05') },
+                    { $$type: 'AllowListEdit', queryId: 0n, list: BigInt(AllowList.model), hash: keyToBigInt(m), allowed: true, expiresAt: 0n },
+                );
+                expect(r.transactions).toHaveTransaction({ to: net.root.address, success: true });
+            }
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Worker, randomNodeKeys()), { models: many }), ERR_TOO_MANY_ENTRIES);
+        });
+
+        it('a proxy certificate, or a proxy image', async () => {
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Proxy, randomNodeKeys(), { imageHash: net.workerImage })), ERR_CERT_WRONG_ROLE);
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Worker, randomNodeKeys(), { imageHash: net.proxyImage })), ERR_IMAGE_NOT_ALLOWED);
+        });
+
+        it('too few signatures, or an expired certificate', async () => {
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Worker, randomNodeKeys(), { signers: [net.attestors[0]] })), ERR_TOO_FEW_SIGNATURES);
+            await expectRefused(net, operator, value(), providerBody(makeCertificate(net, Role.Worker, randomNodeKeys(), { validUntil: net.chain.now! })), ERR_CERT_EXPIRED);
+        });
+
+        it('too little stake or value', async () => {
+            const bundle = makeCertificate(net, Role.Worker, randomNodeKeys());
+            await expectRefused(net, operator, value(), providerBody(bundle, { stake: minProviderStake - 1n }), ERR_STAKE_TOO_LOW);
+            await expectRefused(net, operator, minProviderStake + REGISTRATION_GAS - 1n, providerBody(bundle), ERR_NOT_ENOUGH_VALUE);
+        });
+
+        it('a replay of a used certificate', async () => {
+            const bundle = makeCertificate(net, Role.Worker, randomNodeKeys());
+            const first = await net.root.send(operator.getSender(), { value: value() }, providerBody(bundle));
+            expect(first.transactions).toHaveTransaction({ from: net.root.address, deploy: true, success: true });
+            await expectRefused(net, stranger, value(), providerBody(bundle), ERR_KEY_ALREADY_REGISTERED);
+        });
+    });
+});
