@@ -20,6 +20,7 @@ import {
     ERR_UNKNOWN_LIST,
     ERR_WRONG_SENDER,
     Params,
+    OP_GAS,
     TREASURY_DEPOSIT_GAS,
     attestorMap,
     defaultParams,
@@ -245,6 +246,22 @@ describe('Root: SetAttestors', () => {
     it('refuses more than 16 attestors', async () => {
         const keys = Array.from({ length: 17 }, () => randomKeyPair().publicKey);
         await expectRefused(net, net.owner, toNano('0.05'), { $$type: 'SetAttestors', queryId: 0n, attestors: attestorMap(keys), threshold: 1n }, ERR_TOO_MANY_ENTRIES);
+    });
+});
+
+describe('Root: governance ops need OP_GAS', () => {
+    const ops: [string, () => RootMessage][] = [
+        ['SetParams', () => ({ $$type: 'SetParams', queryId: 0n, params: defaultParams() })],
+        ['AllowListEdit', () => ({ $$type: 'AllowListEdit', queryId: 0n, list: 1n, hash: 1n, allowed: true, expiresAt: 0n })],
+        ['SetAttestors', () => ({ $$type: 'SetAttestors', queryId: 0n, attestors: attestorMap([randomKeyPair().publicKey]), threshold: 1n })],
+        ['SetChildCode', () => ({ $$type: 'SetChildCode', queryId: 0n, kind: 1n, code: beginCell().endCell() })],
+        ['UpgradeRoot', () => ({ $$type: 'UpgradeRoot', queryId: 0n, code: beginCell().endCell() })],
+        ['SetOwner', () => ({ $$type: 'SetOwner', queryId: 0n, newOwner: stranger.address })],
+        ['DeactivateProxy', () => ({ $$type: 'DeactivateProxy', queryId: 0n, seqno: 0n })],
+        ['WithdrawTreasury', () => ({ $$type: 'WithdrawTreasury', queryId: 0n, amount: 0n, to: stranger.address })],
+    ];
+    it.each(ops)('%s refuses a value below OP_GAS', async (_name, body) => {
+        await expectRefused(net, net.owner, OP_GAS - 1n, body(), ERR_NOT_ENOUGH_VALUE);
     });
 });
 
