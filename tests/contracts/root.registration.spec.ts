@@ -3,6 +3,7 @@
  * are specified in tests/contracts/proxy*.spec.ts). A 2-of-3 attestor network throughout.
  */
 import '@ton/test-utils';
+import fc from 'fast-check';
 import { Address, beginCell, toNano } from '@ton/core';
 import { BlockchainSnapshot, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Role, TcbStatusCode, keyToBigInt, buildSignatureList, signAttestationCert } from '../../wrappers/payloads';
@@ -45,6 +46,7 @@ import {
     deployNetwork,
     expectRefused,
     makeCertificate,
+    makeCertificateCell,
     randomKeyPair,
     randomNodeKeys,
     registerProxy,
@@ -159,6 +161,38 @@ describe('Root: RegisterProxy', () => {
         expect(await net.root.getProxySeqnoByKey(keyToBigInt(b.keys.ed25519.publicKey))).toBe(1n);
         expect(await net.root.getProxy(2n)).toBeNull();
         expect(await net.root.getIsProxyActive(2n)).toBe(false);
+    });
+
+    it('k-of-n property: any signature list registers iff its entries are distinct attestors and at least k', async () => {
+        const strangers = [randomKeyPair(), randomKeyPair()];
+        const signers = [...net.attestors, ...strangers]; // 0..2 attestors, 3..4 not
+        await fc.assert(
+            fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 5 }), async (picks) => {
+                const count = await net.root.getProxyCount();
+                // Entries are checked in order: the first non-attestor or repeat decides.
+                let expected: bigint | null = null;
+                const seen = new Set<number>();
+                for (const i of picks) {
+                    if (i >= 3) { expected = ERR_NOT_ATTESTOR; break; }
+                    if (seen.has(i)) { expected = ERR_DUPLICATE_ATTESTOR; break; }
+                    seen.add(i);
+                }
+                if (expected === null && seen.size < 2) expected = ERR_TOO_FEW_SIGNATURES;
+                const keys = randomNodeKeys();
+                const cert = makeCertificateCell(net, Role.Proxy, keys);
+                const sigs = new Map<number, ReturnType<typeof signAttestationCert>>();
+                const sigOf = (i: number) => sigs.get(i) ?? sigs.set(i, signAttestationCert(cert, signers[i])).get(i)!;
+                const signatures = buildSignatureList(picks.map(sigOf));
+                const r = await registerProxy(net, operator, { keys, bundle: { cert, signatures } });
+                if (expected === null) {
+                    expect(r.result.transactions).toHaveTransaction({ from: net.root.address, deploy: true, success: true });
+                } else {
+                    expect(r.result.transactions).toHaveTransaction({ to: net.root.address, success: false, exitCode: Number(expected) });
+                    expect(await net.root.getProxyCount()).toBe(count);
+                }
+            }),
+            { numRuns: 12, seed: 20261123 },
+        );
     });
 
     describe('refuses, bouncing the value minus gas', () => {

@@ -3,7 +3,7 @@
  * helpers to make certificates. Shared by every contract test (and reused by the demo).
  */
 import { Blockchain, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
-import { Address, toNano } from '@ton/core';
+import { Address, Cell, toNano } from '@ton/core';
 import { createHash, randomBytes } from 'crypto';
 import {
     buildAttestationCert,
@@ -22,6 +22,8 @@ export interface Network {
     owner: SandboxContract<TreasuryContract>;
     root: SandboxContract<Root>;
     attestors: Ed25519KeyPair[];
+    /** Signatures a certificate needs (k); makeCertificate signs with the first k attestors. */
+    threshold?: number;
     proxyImage: Buffer;
     workerImage: Buffer;
     model: Buffer;
@@ -72,7 +74,7 @@ export async function deployNetwork(opts: { attestorCount?: number; threshold?: 
         );
         expect(r.transactions).toHaveTransaction({ to: root.address, success: true });
     }
-    return { chain, owner, root, attestors, proxyImage, workerImage, model };
+    return { chain, owner, root, attestors, threshold: opts.threshold ?? 1, proxyImage, workerImage, model };
 }
 
 export interface NodeKeys {
@@ -84,14 +86,14 @@ export function randomNodeKeys(): NodeKeys {
     return { ed25519: randomKeyPair(), x25519: randomBytes(32) };
 }
 
-/** A certificate for `keys`, signed by `signers` (default: every attestor of the network). */
-export function makeCertificate(
+/** The unsigned certificate cell makeCertificate signs (same defaults). */
+export function makeCertificateCell(
     net: Network,
     role: Role,
     keys: NodeKeys,
-    opts: { imageHash?: Buffer; validUntil?: number; tcbStatus?: number; root?: Address; signers?: Ed25519KeyPair[] } = {},
-): SignedCertificate {
-    const cert = buildAttestationCert({
+    opts: { imageHash?: Buffer; validUntil?: number; tcbStatus?: number; root?: Address } = {},
+): Cell {
+    return buildAttestationCert({
         root: opts.root ?? net.root.address,
         role,
         imageHash: opts.imageHash ?? (role === Role.Proxy ? net.proxyImage : net.workerImage),
@@ -101,7 +103,21 @@ export function makeCertificate(
         tcbStatus: opts.tcbStatus ?? TcbStatusCode.UpToDate,
         validUntil: opts.validUntil ?? net.chain.now! + 30 * 86400,
     });
-    const signers = opts.signers ?? net.attestors;
+}
+
+/**
+ * A certificate for `keys`, signed by `signers` (default: the first k attestors, or every
+ * attestor when the network does not say k; Ed25519 signing in JS is slow, so tests sign
+ * no more than they need).
+ */
+export function makeCertificate(
+    net: Network,
+    role: Role,
+    keys: NodeKeys,
+    opts: { imageHash?: Buffer; validUntil?: number; tcbStatus?: number; root?: Address; signers?: Ed25519KeyPair[] } = {},
+): SignedCertificate {
+    const cert = makeCertificateCell(net, role, keys, opts);
+    const signers = opts.signers ?? net.attestors.slice(0, net.threshold ?? net.attestors.length);
     return { cert, signatures: buildSignatureList(signers.map((s) => signAttestationCert(cert, s))) };
 }
 
