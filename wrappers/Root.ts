@@ -2,8 +2,8 @@
  * Typed wrapper of the Root contract (contracts/root.tact): the generated Tact binding plus
  * the helpers an integrator needs to deploy it and build its messages.
  */
-import { Address, Cell, Dictionary, toNano } from '@ton/core';
-import { Root, Params } from '../build/cocoon/cocoon_Root';
+import { Address, beginCell, Cell, Dictionary, toNano } from '@ton/core';
+import { Root, Params, storeParams } from '../build/cocoon/cocoon_Root';
 import { SignedCertificate } from './payloads';
 
 export * from '../build/cocoon/cocoon_Root';
@@ -55,7 +55,7 @@ export function defaultParams(): Params {
 export function rootForOwner(owner: Address, params: Params = defaultParams()): Promise<Root> {
     return Root.fromInit(
         owner,
-        params,
+        beginCell().store(storeParams(params)).endCell(),
         Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Uint(32)),
         Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Uint(32)),
         Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Uint(32)),
@@ -90,3 +90,7 @@ export function modelSet(hashes: Buffer[]): Dictionary<bigint, boolean> {
 export function certificateFields(b: SignedCertificate): { cert: Cell; signatures: Cell } {
     return { cert: b.cert, signatures: b.signatures };
 }
+
+// Exit codes (ERR_*) and value constants (MIN_STORAGE, REGISTRATION_GAS, NOTIFY_OP_GAS,
+// PROXY_NOTIFY_VALUE, TREASURY_DEPOSIT_GAS, ...) are exported by the generated binding above,
+// straight from contracts/errors.tact and contracts/constants.tact.

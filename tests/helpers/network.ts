@@ -2,8 +2,8 @@
  * Test fixture: a sandbox chain with a deployed Root, attestors and allow-lists, plus the
  * helpers to make certificates. Shared by every contract test (and reused by the demo).
  */
-import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
-import { Address, toNano } from '@ton/core';
+import { Blockchain, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
+import { Address, Cell, toNano } from '@ton/core';
 import { createHash, randomBytes } from 'crypto';
 import {
     buildAttestationCert,
@@ -22,6 +22,8 @@ export interface Network {
     owner: SandboxContract<TreasuryContract>;
     root: SandboxContract<Root>;
     attestors: Ed25519KeyPair[];
+    /** Signatures a certificate needs (k); makeCertificate signs with the first k attestors. */
+    threshold?: number;
     proxyImage: Buffer;
     workerImage: Buffer;
     model: Buffer;
@@ -72,7 +74,7 @@ export async function deployNetwork(opts: { attestorCount?: number; threshold?: 
         );
         expect(r.transactions).toHaveTransaction({ to: root.address, success: true });
     }
-    return { chain, owner, root, attestors, proxyImage, workerImage, model };
+    return { chain, owner, root, attestors, threshold: opts.threshold ?? 1, proxyImage, workerImage, model };
 }
 
 export interface NodeKeys {
@@ -84,14 +86,14 @@ export function randomNodeKeys(): NodeKeys {
     return { ed25519: randomKeyPair(), x25519: randomBytes(32) };
 }
 
-/** A certificate for `keys`, signed by `signers` (default: every attestor of the network). */
-export function makeCertificate(
+/** The unsigned certificate cell makeCertificate signs (same defaults). */
+export function makeCertificateCell(
     net: Network,
     role: Role,
     keys: NodeKeys,
-    opts: { imageHash?: Buffer; validUntil?: number; tcbStatus?: number; root?: Address; signers?: Ed25519KeyPair[] } = {},
-): SignedCertificate {
-    const cert = buildAttestationCert({
+    opts: { imageHash?: Buffer; validUntil?: number; tcbStatus?: number; root?: Address } = {},
+): Cell {
+    return buildAttestationCert({
         root: opts.root ?? net.root.address,
         role,
         imageHash: opts.imageHash ?? (role === Role.Proxy ? net.proxyImage : net.workerImage),
@@ -101,6 +103,150 @@ export function makeCertificate(
         tcbStatus: opts.tcbStatus ?? TcbStatusCode.UpToDate,
         validUntil: opts.validUntil ?? net.chain.now! + 30 * 86400,
     });
-    const signers = opts.signers ?? net.attestors;
+}
+
+/**
+ * A certificate for `keys`, signed by `signers` (default: the first k attestors, or every
+ * attestor when the network does not say k; Ed25519 signing in JS is slow, so tests sign
+ * no more than they need).
+ */
+export function makeCertificate(
+    net: Network,
+    role: Role,
+    keys: NodeKeys,
+    opts: { imageHash?: Buffer; validUntil?: number; tcbStatus?: number; root?: Address; signers?: Ed25519KeyPair[] } = {},
+): SignedCertificate {
+    const cert = makeCertificateCell(net, role, keys, opts);
+    const signers = opts.signers ?? net.attestors.slice(0, net.threshold ?? net.attestors.length);
     return { cert, signatures: buildSignatureList(signers.map((s) => signAttestationCert(cert, s))) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Registration and value audit helpers
+// ---------------------------------------------------------------------------------------
+
+export interface ProxyRegistration {
+    result: SendMessageResult;
+    keys: NodeKeys;
+    bundle: SignedCertificate;
+    stake: bigint;
+    value: bigint;
+}
+
+/** Sends RegisterProxy from `operator` (default: a fresh certificate for fresh keys). */
+export async function registerProxy(
+    net: Network,
+    operator: SandboxContract<TreasuryContract>,
+    opts: { keys?: NodeKeys; bundle?: SignedCertificate; stake?: bigint; value?: bigint; endpoint?: string; queryId?: bigint } = {},
+): Promise<ProxyRegistration> {
+    const keys = opts.keys ?? randomNodeKeys();
+    const bundle = opts.bundle ?? makeCertificate(net, Role.Proxy, keys);
+    const stake = opts.stake ?? (await net.root.getParams()).stakes.minProxyStake;
+    const value = opts.value ?? stake + toNano('0.5');
+    const result = await net.root.send(
+        operator.getSender(),
+        { value },
+        {
+            $$type: 'RegisterProxy',
+            queryId: opts.queryId ?? 7n,
+            cert: bundle.cert,
+            signatures: bundle.signatures,
+            stake,
+            endpoint: opts.endpoint ?? 'https://proxy.example:8443',
+        },
+    );
+    return { result, keys, bundle, stake, value };
+}
+
+/** What one audited send moved: balance change per account and the fees the trace burnt. */
+export interface ValueAudit<T> {
+    result: T;
+    /** Balance after minus balance before. */
+    delta: (a: Address) => bigint;
+    /** Every fee of the trace: each transaction's total fees plus the forwarding fees of its internal messages. */
+    fees: bigint;
+}
+
+/**
+ * Runs `send` and checks conservation over its whole trace: the balance changes of every
+ * account the trace touched plus the fees it burnt sum to zero (no TON created or lost).
+ * Every account in the trace must be listed in `accounts` (a deploy counts from balance 0).
+ */
+export async function audited<T extends SendMessageResult>(chain: Blockchain, accounts: Address[], send: () => Promise<T>): Promise<ValueAudit<T>> {
+    const key = (a: Address) => a.toRawString();
+    const before = new Map<string, bigint>();
+    for (const a of accounts) before.set(key(a), (await chain.getContract(a)).balance);
+    const result = await send();
+    let fees = 0n;
+    for (const tx of result.transactions) {
+        const account = Address.parseRaw(`0:${tx.address.toString(16).padStart(64, '0')}`);
+        if (!before.has(key(account))) throw new Error(`account ${account.toString()} is in the trace but not audited`);
+        fees += tx.totalFees.coins;
+        for (const out of tx.outMessages.values()) {
+            if (out.info.type === 'internal') fees += out.info.forwardFee;
+        }
+    }
+    const after = new Map<string, bigint>();
+    for (const a of accounts) after.set(key(a), (await chain.getContract(a)).balance);
+    let sum = 0n;
+    for (const [k, b] of before) sum += after.get(k)! - b;
+    expect(sum + fees).toBe(0n);
+    return { result, delta: (a) => after.get(key(a))! - before.get(key(a))!, fees };
+}
+
+/** Sum of the fees of the transactions of `account` in a trace (what it paid for gas). */
+export function feesOf(result: SendMessageResult, account: Address): bigint {
+    let fees = 0n;
+    for (const tx of result.transactions) {
+        const a = Address.parseRaw(`0:${tx.address.toString(16).padStart(64, '0')}`);
+        if (!a.equals(account)) continue;
+        fees += tx.totalFees.coins;
+        for (const out of tx.outMessages.values()) {
+            if (out.info.type === 'internal') fees += out.info.forwardFee;
+        }
+    }
+    return fees;
+}
+
+/** Storage fees `account` paid in a trace (its balance may drop by these alone). */
+export function storageFeesOf(result: SendMessageResult, account: Address): bigint {
+    let fees = 0n;
+    for (const tx of result.transactions) {
+        const a = Address.parseRaw(`0:${tx.address.toString(16).padStart(64, '0')}`);
+        if (!a.equals(account) || tx.description.type !== 'generic') continue;
+        fees += tx.description.storagePhase?.storageFeesCollected ?? 0n;
+    }
+    return fees;
+}
+
+/** Any message Root accepts. */
+export type RootMessage = Exclude<Parameters<Root['send']>[3], null>;
+
+/**
+ * Sends `body` to Root and checks that Root refuses it with `exitCode` and loses nothing:
+ * the message bounces, Root's balance changes by its storage fee alone, Root's state is
+ * untouched, the sender gets its value back minus gas (at most `maxCost`), conservation holds.
+ */
+export async function expectRefused(
+    net: Network,
+    from: SandboxContract<TreasuryContract>,
+    value: bigint,
+    body: RootMessage,
+    exitCode: number | bigint,
+    maxCost: bigint = toNano('0.05'),
+): Promise<ValueAudit<SendMessageResult>> {
+    const stateBefore = (await net.chain.getContract(net.root.address)).accountState;
+    const a = await audited(net.chain, [from.address, net.root.address], () => net.root.send(from.getSender(), { value }, body));
+    expect(a.result.transactions).toHaveTransaction({ from: from.address, to: net.root.address, success: false, aborted: true, exitCode: Number(exitCode) });
+    expect(a.result.transactions).toHaveTransaction({ from: net.root.address, to: from.address, inMessageBounced: true, success: true });
+    expect(a.result.transactions).toHaveLength(3); // external -> wallet, wallet -> Root, bounce
+    expect(a.delta(net.root.address) + storageFeesOf(a.result, net.root.address)).toBe(0n);
+    const stateAfter = (await net.chain.getContract(net.root.address)).accountState;
+    expect(stateAfter?.type).toBe('active');
+    if (stateBefore?.type === 'active' && stateAfter?.type === 'active') {
+        expect(stateAfter.state.data!.equals(stateBefore.state.data!)).toBe(true);
+    }
+    expect(-a.delta(from.address)).toBeGreaterThan(0n);
+    expect(-a.delta(from.address)).toBeLessThanOrEqual(maxCost);
+    return a;
 }
