@@ -634,6 +634,8 @@ describe('Provider', () => {
             expect(r.transactions).toHaveTransaction({ from: n.proxy.address, to: n.root.address, success: false, exitCode: Number(ERR_WRONG_TARGET) });
             const r2 = await refunded(n, n.operator, () => submitFault(fault(1n), n.operator, 3n));
             expect(r2.transactions).toHaveTransaction({ from: n.proxy.address, to: n.root.address, success: false, exitCode: Number(ERR_UNKNOWN_PROVIDER) });
+            // Root's refusal bounces to the Proxy, which hands the value to its operator.
+            expect(r2.transactions).toHaveTransaction({ from: n.proxy.address, to: n.operator.address, op: 0xd53276db });
             expect(await stake()).toBe(STAKE);
         });
 
