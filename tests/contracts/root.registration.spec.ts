@@ -560,7 +560,7 @@ describe('Root: RegisterProvider (Root side)', () => {
         expect(a.result.transactions).toHaveTransaction({ from: address, to: operator.address, op: OP_EXCESSES, success: true });
         expect(a.delta(address)).toBe(minProviderStake + MIN_STORAGE);
         expect(a.delta(net.root.address) + storageFeesOf(a.result, net.root.address)).toBe(0n);
-        expect(-a.delta(operator.address) - minProviderStake - MIN_STORAGE).toBeLessThan(toNano('0.05'));
+        expect(-a.delta(operator.address) - minProviderStake - MIN_STORAGE).toBeLessThan(toNano('0.08'));
         const provider = net.chain.openContract(Provider.fromAddress(address));
         expect(await provider.getState()).toBe(1n);
         expect(await provider.getStake()).toBe(minProviderStake);
