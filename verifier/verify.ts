@@ -18,7 +18,7 @@ import { Cert, certFromDerOrPem, checkRevocation, p256KeyFromXY, parsePemChain, 
 import { checkQeIdentity } from './qe-identity';
 import { parseQuote, ParsedQuote, TEE_TYPE_TDX } from './quote';
 import { decodeEnclaveReport, decodeTdReport, EnclaveReport, imageHash, isDebugEnclave, isDebugTd, TdReport } from './report';
-import { mergeStatus, TcbVerdict } from './tcb-status';
+import { mergeStatus, severity, TcbVerdict } from './tcb-status';
 
 export interface VerifyOptions {
     /** Verification time, unix seconds. */
@@ -165,8 +165,8 @@ function run(quote: Buffer, collateralInput: unknown, opts: VerifyOptions, res: 
     // 7. Both builds.
     const input = { quote, collateral, now, rootDer: root.der, intelRootDer: intelRootCert().der, quoteVersion: q.header.version };
     res.builds = [runWasm(input), runJs(input)];
-    const verdict = combine(res.builds, qeStatus, ourFields(res));
     res.decidedBy = res.builds.filter((b) => b.decided).map((b) => b.build);
+    const verdict = combine(res.builds, qeStatus, ourFields(res));
     res.tcbStatus = verdict.status;
     res.advisoryIds = verdict.advisoryIds;
 
@@ -196,6 +196,11 @@ function ourFields(res: VerificationResult): BuildFields {
  * and the decoded fields must be identical across builds and equal to our decoder's.
  */
 function combine(builds: BuildVerdict[], qe: TcbVerdict, fields: BuildFields): TcbVerdict {
+    // A status outside Intel's list (the WASM build answers "Unknown" for a platform below every
+    // TCB level, without an error) is a rejection by that build, never a status to compare.
+    builds = builds.map((b) =>
+        b.decided && b.ok && severity(b.status) >= 100 ? { build: b.build, decided: true, ok: false, error: `TCB status ${b.status} (no TCB level matches the platform)` } : b,
+    );
     const decided = builds.filter((b) => b.decided);
     if (decided.length === 0) reject(`no build could decide: ${builds.map((b) => `${b.build}: ${b.decided ? '' : b.reason}`).join('; ')}`);
     const rejections = decided.filter((b) => !b.ok);

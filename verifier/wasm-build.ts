@@ -21,7 +21,7 @@ export interface WasmExports {
 }
 
 interface Glue {
-    initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
+    initSync(arg: { module: Uint8Array }): unknown;
     js_verify(rawQuote: Uint8Array, collateral: unknown, now: bigint): unknown;
 }
 
