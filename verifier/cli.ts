@@ -32,7 +32,7 @@ Exit status: 0 accepted, 1 rejected, 2 usage error (bad options, unreadable file
   --collateral FILE   collateral JSON (dcap-qvl QuoteCollateralV3 shape)
   --now UNIX          verification time in unix seconds (default: the current time)
   --policy FILE       policy JSON: {"acceptedTcbStatuses": [...], "refusedAdvisoryIds": [...],
-                      "maxCollateralAgeSeconds": N|null, "allowDebug": false}
+                      "maxCollateralAgeSeconds": N|null}
   --root-ca FILE      trusted root certificate, PEM or DER (default: Intel SGX Root CA)
   --ed25519 HEX       with --x25519: also require REPORTDATA = SHA-512(ed25519 ‖ x25519)
   --x25519 HEX

@@ -1,4 +1,8 @@
-/** The acceptance policy: which TCB statuses, advisories and collateral ages are acceptable. */
+/**
+ * The acceptance policy: which TCB statuses, advisories and collateral ages are acceptable.
+ * Debug TDs / enclaves are always refused (not a policy option: both dcap-qvl builds refuse
+ * them too, and a debug TD's memory is open to its host).
+ */
 import { TcbStatusCode, TcbStatusName } from '../wrappers/payloads';
 
 export interface VerifyPolicy {
@@ -8,8 +12,6 @@ export interface VerifyPolicy {
     refusedAdvisoryIds: string[];
     /** Oldest acceptable TCB info / QE identity issueDate, in seconds before `now`; null: no limit. */
     maxCollateralAgeSeconds: number | null;
-    /** Accept TDs (and SGX enclaves) in debug mode. Default false: their memory is open to the host. */
-    allowDebug: boolean;
 }
 
 export const DEFAULT_POLICY: Readonly<VerifyPolicy> = Object.freeze({
@@ -17,14 +19,13 @@ export const DEFAULT_POLICY: Readonly<VerifyPolicy> = Object.freeze({
     refusedAdvisoryIds: [] as string[],
     // Intel issues TCB info and QE identity with a 30-day nextUpdate; one more day of slack.
     maxCollateralAgeSeconds: 31 * 24 * 3600,
-    allowDebug: false,
 });
 
 /** Builds a policy from a partial one (e.g. a JSON file), refusing unknown keys and values. */
 export function makePolicy(input: unknown = {}): VerifyPolicy {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new Error('policy must be a JSON object');
     const o = input as Record<string, unknown>;
-    const known = ['acceptedTcbStatuses', 'refusedAdvisoryIds', 'maxCollateralAgeSeconds', 'allowDebug'];
+    const known = ['acceptedTcbStatuses', 'refusedAdvisoryIds', 'maxCollateralAgeSeconds'];
     for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown policy field "${k}"`);
     const p: VerifyPolicy = { ...DEFAULT_POLICY, acceptedTcbStatuses: [...DEFAULT_POLICY.acceptedTcbStatuses], refusedAdvisoryIds: [] };
     if (o.acceptedTcbStatuses !== undefined) {
@@ -45,10 +46,6 @@ export function makePolicy(input: unknown = {}): VerifyPolicy {
         const v = o.maxCollateralAgeSeconds;
         if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)) throw new Error('maxCollateralAgeSeconds must be a positive integer or null');
         p.maxCollateralAgeSeconds = v as number | null;
-    }
-    if (o.allowDebug !== undefined) {
-        if (typeof o.allowDebug !== 'boolean') throw new Error('allowDebug must be a boolean');
-        p.allowDebug = o.allowDebug;
     }
     return p;
 }

@@ -249,7 +249,7 @@ export class TestCa {
     }
 
     /** Issues a PCK leaf certificate (with the SGX extension) under the PCK platform CA. */
-    issuePck(o: { tcb?: PlatformTcb; notBefore?: number; notAfter?: number; fmspc?: Buffer } = {}): PckIdentity {
+    issuePck(o: { tcb?: PlatformTcb; notBefore?: number; notAfter?: number; fmspc?: Buffer; badSignature?: boolean } = {}): PckIdentity {
         const key = p256();
         const serial = (this.serialCounter++).toString(16).padStart(4, '0') + randomBytes(8).toString('hex');
         const der = makeCert({
@@ -260,7 +260,7 @@ export class TestCa {
             notAfter: o.notAfter ?? this.now + 5 * 365 * DAY,
             subjectKey: key.publicKey,
             issuerKey: this.pckCaKey.publicKey,
-            signKey: this.pckCaKey.privateKey,
+            signKey: o.badSignature ? this.strayKey.privateKey : this.pckCaKey.privateKey,
             ca: false,
             extra: [ext(OID.sgx, false, sgxExtension(randomBytes(16), o.tcb ?? PLATFORM_TCB, o.fmspc ?? this.fmspc))],
         });

@@ -154,10 +154,8 @@ function run(quote: Buffer, collateralInput: unknown, opts: VerifyOptions, res: 
     const qeStatus = checkQeIdentity(qeReport, sd.qeReport.subarray(16, 20), col.qeIdentity, tdx);
 
     // 6. Debug TD / enclave, key binding.
-    if (!policy.allowDebug) {
-        if (res.td && isDebugTd(res.td)) reject('debug TD refused (TDATTRIBUTES.DEBUG is set)');
-        if (res.sgx && isDebugEnclave(res.sgx)) reject('debug enclave refused');
-    }
+    if (res.td && isDebugTd(res.td)) reject('debug TD refused (TDATTRIBUTES.DEBUG is set)');
+    if (res.sgx && isDebugEnclave(res.sgx)) reject('debug enclave refused');
     if (opts.expectedKeys && !keysMatchReportData(res.reportData as Buffer, opts.expectedKeys.ed25519, opts.expectedKeys.x25519)) {
         reject('REPORTDATA does not equal SHA-512(ed25519_pub ‖ x25519_pub) of the keys being attested');
     }
@@ -166,7 +164,7 @@ function run(quote: Buffer, collateralInput: unknown, opts: VerifyOptions, res: 
     const input = { quote, collateral, now, rootDer: root.der, intelRootDer: intelRootCert().der, quoteVersion: q.header.version };
     res.builds = [runWasm(input), runJs(input)];
     res.decidedBy = res.builds.filter((b) => b.decided).map((b) => b.build);
-    const verdict = combine(res.builds, qeStatus, ourFields(res));
+    const verdict = combineVerdicts(res.builds, qeStatus, ourFields(res));
     res.tcbStatus = verdict.status;
     res.advisoryIds = verdict.advisoryIds;
 
@@ -194,8 +192,9 @@ function ourFields(res: VerificationResult): BuildFields {
  * Both builds must agree where both decide. A rejection by any build rejects; otherwise the
  * statuses (each merged with our QE status: the WASM build never looks at the QE identity)
  * and the decoded fields must be identical across builds and equal to our decoder's.
+ * Throws with the reason on rejection (exported for tests).
  */
-function combine(builds: BuildVerdict[], qe: TcbVerdict, fields: BuildFields): TcbVerdict {
+export function combineVerdicts(builds: BuildVerdict[], qe: TcbVerdict, fields: BuildFields): TcbVerdict {
     // A status outside Intel's list (the WASM build answers "Unknown" for a platform below every
     // TCB level, without an error) is a rejection by that build, never a status to compare.
     builds = builds.map((b) =>
