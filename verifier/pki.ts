@@ -52,17 +52,35 @@ export function parseCert(der: Buffer): Cert {
     };
 }
 
-/** Splits a PEM bundle into DER certificates (at least one, nothing else allowed). */
-export function parsePemChain(pem: string, what: string): Cert[] {
+/**
+ * Splits a PEM bundle into DER certificates (at least one, nothing else allowed).
+ * `strict` (used for the chain inside a quote, whose bytes are hashed into the certificate):
+ * only "\n" line breaks, nothing between blocks but line breaks, at most one trailing NUL, and
+ * canonical base64 — so no two different quote byte strings carry the same chain.
+ */
+export function parsePemChain(pem: string, what: string, strict = false): Cert[] {
     const re = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g;
     const out: Cert[] = [];
-    let rest = pem;
+    let last = 0;
+    const between: string[] = [];
     for (const m of pem.matchAll(re)) {
-        out.push(parseCert(Buffer.from(m[1].replace(/\s+/g, ''), 'base64')));
-        rest = rest.replace(m[0], '');
+        between.push(pem.slice(last, m.index));
+        last = (m.index as number) + m[0].length;
+        const body = m[1];
+        const b64 = body.replace(/\s+/g, '');
+        if (strict) {
+            if (/[^\S\n]/.test(body)) throw new Error(`${what}: whitespace other than line feeds inside a PEM block`);
+            if (!body.startsWith('\n') || !body.endsWith('\n') || body.includes('\n\n')) throw new Error(`${what}: badly formed PEM block`);
+        }
+        const der = Buffer.from(b64, 'base64');
+        if (der.toString('base64') !== b64) throw new Error(`${what}: non-canonical base64 in a PEM block`);
+        out.push(parseCert(der));
     }
-    // Intel's chains may end with a NUL byte; anything else outside the blocks is refused.
-    if (/[^\s\0]/.test(rest)) throw new Error(`${what}: unexpected text outside PEM certificate blocks`);
+    between.push(pem.slice(last));
+    const junk = strict
+        ? between.some((t, i) => !(i === between.length - 1 ? /^\n?\0?$/ : /^\n?$/).test(t))
+        : between.some((t) => /[^\s\0]/.test(t)); // Intel's chains may end with a NUL byte
+    if (junk) throw new Error(`${what}: unexpected bytes outside PEM certificate blocks`);
     if (out.length === 0) throw new Error(`${what}: no certificate found`);
     return out;
 }

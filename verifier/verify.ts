@@ -126,7 +126,7 @@ function run(quote: Buffer, collateralInput: unknown, opts: VerifyOptions, res: 
     }
 
     // 3. PCK chain carried in the quote.
-    const pck = parsePemChain(q.signature.certData.toString('latin1'), 'PCK certificate chain');
+    const pck = parsePemChain(q.signature.certData.toString('latin1'), 'PCK certificate chain', true);
     if (pck.length < 2) reject('PCK certificate chain in the quote is too short');
     const links = verifyChain(pck[0], pck.slice(1), root, now, 'PCK certificate chain');
     if (!pck[0].issuerDer.equals(col.pckCrlIssuer.subjectDer) || !pck[0].x509.verify(col.pckCrlIssuer.x509.publicKey)) {
