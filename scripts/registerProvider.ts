@@ -1,6 +1,7 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address } from '@ton/core';
-import { readCertificate } from '../ops/certificate-file';
+import { certificateFromArgs, certificateOptions } from '../ops/certificate-source';
+import { Role } from '../wrappers/payloads';
 import { registerProvider } from '../ops/register';
 import { runScript } from '../ops/script';
 
@@ -14,7 +15,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
             summary: 'register a GPU provider with a certificate (cocoon-verify attest --role worker), hardware facts, models and a stake',
             options: {
                 root: { kind: 'address', help: 'Root contract address', required: true },
-                certificate: { kind: 'file', help: 'certificate file or base64 BOC from cocoon-verify attest', required: true },
+                ...certificateOptions,
                 stake: { kind: 'ton', help: "stake in TON (at least Root's minimum provider stake)", required: true },
                 model: { kind: 'hex32', help: 'SHA-256 of a served GGUF model (on the allow-list)', required: true, repeat: true },
                 'gpu-model': { kind: 'string', help: 'GPU model name', required: true },
@@ -26,7 +27,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
         async (a) => {
             await registerProvider(provider, {
                 root: a.one<Address>('root'),
-                bundle: readCertificate(a.one<string>('certificate')),
+                bundle: certificateFromArgs(provider, a, a.one<Address>('root'), Role.Worker),
                 stake: a.one<bigint>('stake'),
                 models: a.all<Buffer>('model'),
                 gpuModel: a.one<string>('gpu-model'),

@@ -1,6 +1,7 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address } from '@ton/core';
-import { readCertificate } from '../ops/certificate-file';
+import { certificateFromArgs, certificateOptions } from '../ops/certificate-source';
+import { Role } from '../wrappers/payloads';
 import { registerProxy } from '../ops/register';
 import { runScript } from '../ops/script';
 
@@ -14,7 +15,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
             summary: 'register a proxy with a certificate (cocoon-verify attest --role proxy) and a stake',
             options: {
                 root: { kind: 'address', help: 'Root contract address', required: true },
-                certificate: { kind: 'file', help: 'certificate file or base64 BOC from cocoon-verify attest', required: true },
+                ...certificateOptions,
                 stake: { kind: 'ton', help: "stake in TON (at least Root's minimum proxy stake)", required: true },
                 endpoint: { kind: 'string', help: 'public endpoint clients reach the proxy at', required: true },
             },
@@ -22,7 +23,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
         async (a) => {
             await registerProxy(provider, {
                 root: a.one<Address>('root'),
-                bundle: readCertificate(a.one<string>('certificate')),
+                bundle: certificateFromArgs(provider, a, a.one<Address>('root'), Role.Proxy),
                 stake: a.one<bigint>('stake'),
                 endpoint: a.one<string>('endpoint'),
             });
