@@ -10,7 +10,6 @@ import { ChargePayload, PayoutPayload, Role, TokenCounts } from '../../wrappers/
 import { Proxy } from '../../wrappers/Proxy';
 import { ESCROW_CHARGE_VALUE, ESCROW_OPEN_VALUE, escrowFor, JobEscrow, signedCharge } from '../../wrappers/JobEscrow';
 import { signedPayout, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../../wrappers/WorkerAccount';
-import { PriceParams } from '../../wrappers/chargeAmount';
 import { deployNetwork, makeCertificate, Network, NodeKeys, randomNodeKeys } from './network';
 import { Params } from '../../wrappers/Root';
 
@@ -22,7 +21,7 @@ export interface PaymentsNet extends Network {
     proxyKeys: NodeKeys;
     proxy: SandboxContract<Proxy>;
     params: Params;
-    prices: PriceParams;
+    prices: Params['prices'];
     /** Storage fees each account paid in the traces passed to `track` (by raw address). */
     rent: Map<string, bigint>;
 }
