@@ -117,10 +117,12 @@ export async function submitPayout(
         tokens: payout.tokens,
         validUntil: payout.validUntil ?? p.chain.now! + 3600,
     };
-    const first = (await p.chain.getContract(account.address)).accountState?.type !== 'active';
+    // A new account (or one a refused first payout left empty) needs its storage reserve.
+    const held = await balanceOf(p, account.address);
+    const reserve = held < MIN_STORAGE ? MIN_STORAGE - held : 0n;
     return track(
         p,
-        account.send(via.getSender(), { value: opts.value ?? WORKER_PAYOUT_VALUE + (first ? MIN_STORAGE : 0n) }, signedPayout(payload, (opts.signer ?? p.proxyKeys).ed25519, 4n)),
+        account.send(via.getSender(), { value: opts.value ?? WORKER_PAYOUT_VALUE + reserve }, signedPayout(payload, (opts.signer ?? p.proxyKeys).ed25519, 4n)),
     );
 }
 
