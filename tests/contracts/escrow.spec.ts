@@ -5,7 +5,8 @@ import { buildPayoutPayload, signPayload } from '../../wrappers/payloads';
 import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, JobEscrow } from '../../wrappers/JobEscrow';
 import { chargeAmount, workerShare } from '../../wrappers/chargeAmount';
 import { PROXY_OP_GAS } from '../../wrappers/Proxy';
-import { randomNodeKeys } from '../helpers/network';
+import { makeCertificate, randomNodeKeys } from '../helpers/network';
+import { Role } from '../../wrappers/payloads';
 import {
     balanceOf,
     conserved,
@@ -116,6 +117,19 @@ describe('JobEscrow', () => {
             expect(r2.transactions).toHaveTransaction({ to: p.proxy.address, exitCode: 302, success: false });
             expect(await escrow.getState()).toBe(EscrowState.new);
             expect(await escrow.getBalance()).toBe(0n);
+        });
+
+        it('is refused while the proxy certificate has expired, accepted again after a renewal', async () => {
+            const validUntil = Number(await p.proxy.getValidUntil());
+            p.chain.now = validUntil;
+            const r1 = (await openEscrow(p, client, DEPOSIT, STAKE)).result;
+            expect(r1.transactions).toHaveTransaction({ from: escrow.address, to: p.proxy.address, exitCode: 310, success: false });
+            expect(await escrow.getState()).toBe(EscrowState.new);
+            const bundle = makeCertificate(p, Role.Proxy, p.proxyKeys, { validUntil: validUntil + 30 * 86400 });
+            expectAllSuccess(await track(p, p.root.send(p.operator.getSender(), { value: toNano('0.2') }, { $$type: 'RenewProxy', queryId: 0n, seqno: 0n, cert: bundle.cert, signatures: bundle.signatures })));
+            const r2 = (await openEscrow(p, client, DEPOSIT, STAKE)).result;
+            expectAllSuccess(r2);
+            expect(await escrow.getState()).toBe(EscrowState.open);
         });
 
         it('refuses to open twice', async () => {

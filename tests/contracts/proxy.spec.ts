@@ -183,6 +183,19 @@ describe('Proxy', () => {
             expect(-delta(p.operator.address)).toBe(payerFees(result, p.operator.address));
         });
 
+        it('takes a renewal even once closed, so the renewal gas never strands in it', async () => {
+            await ownerSend({ $$type: 'ProxyBeginClose', queryId: 0n });
+            p.chain.now = p.chain.now! + closeDelay();
+            expectAllSuccess(await ownerSend({ $$type: 'ProxyFinishClose', queryId: 0n }));
+            const bundle = makeCertificate(p, Role.Proxy, p.proxyKeys, { validUntil: p.chain.now! + 90 * 86400 });
+            const { result, delta } = await conserved(p, all(), () =>
+                track(p, p.root.send(p.operator.getSender(), { value: toNano('0.2') }, { $$type: 'RenewProxy', queryId: 0n, seqno: 0n, cert: bundle.cert, signatures: bundle.signatures })),
+            );
+            expectAllSuccess(result);
+            expect(delta(p.proxy.address)).toBe(-storageFees(result.transactions, p.proxy.address));
+            expect(-delta(p.operator.address)).toBe(payerFees(result, p.operator.address));
+        });
+
         it('takes a deactivation from Root and returns the carried value to Root', async () => {
             const { result, delta } = await conserved(p, all(), () =>
                 track(p, p.root.send(p.owner.getSender(), { value: toNano('0.1') }, { $$type: 'DeactivateProxy', queryId: 0n, seqno: 0n })),
