@@ -1,8 +1,8 @@
 import '@ton/test-utils';
-import { Address, toNano } from '@ton/core';
-import { SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, beginCell, toNano } from '@ton/core';
+import { internal, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { buildPayoutPayload, signPayload } from '../../wrappers/payloads';
-import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, JobEscrow } from '../../wrappers/JobEscrow';
+import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, JobEscrow, storeEscrowAccepted } from '../../wrappers/JobEscrow';
 import { chargeAmount, workerShare } from '../../wrappers/chargeAmount';
 import { PROXY_OP_GAS } from '../../wrappers/Proxy';
 import { makeCertificate, randomNodeKeys } from '../helpers/network';
@@ -144,6 +144,19 @@ describe('JobEscrow', () => {
                     $$type: 'EscrowAccepted', queryId: 0n, proxyKey: 1n, prices: p.prices, clientCloseDelay: 0n, minClientStake: 0n,
                 })),
             );
+        });
+    });
+
+    describe('handshake answer', () => {
+        beforeEach(() => restore(p, opened));
+
+        it('refuses an EscrowAccepted from its Proxy when it is not opening (wrong state)', async () => {
+            const body = beginCell()
+                .store(storeEscrowAccepted({ $$type: 'EscrowAccepted', queryId: 0n, proxyKey: 1n, prices: p.prices, clientCloseDelay: 0n, minClientStake: 0n }))
+                .endCell();
+            const r = await p.chain.sendMessage(internal({ from: p.proxy.address, to: escrow.address, value: toNano('0.05'), body }));
+            expect(r.transactions).toHaveTransaction({ from: p.proxy.address, to: escrow.address, exitCode: 102, success: false });
+            expect(await escrow.getProxyKey()).toBe(BigInt('0x' + p.proxyKeys.ed25519.publicKey.toString('hex')));
         });
     });
 

@@ -3,7 +3,7 @@ import { Address, beginCell, Cell, toNano } from '@ton/core';
 import { BlockchainTransaction, internal, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { buildChargePayload, signPayload } from '../../wrappers/payloads';
 import { PROXY_OP_GAS } from '../../wrappers/Proxy';
-import { signedPayout, storeWorkerPayout, WORKER_PAYOUT_VALUE, WorkerAccount } from '../../wrappers/WorkerAccount';
+import { signedPayout, storePayoutConfirmed, storeWorkerPayout, WORKER_PAYOUT_VALUE, WorkerAccount } from '../../wrappers/WorkerAccount';
 import { chargeAmount, payoutAmount, workerShare } from '../../wrappers/chargeAmount';
 import { randomNodeKeys } from '../helpers/network';
 import {
@@ -162,6 +162,14 @@ describe('WorkerAccount', () => {
             track(p, account.send(stranger.getSender(), { value: toNano('0.05') }, { $$type: 'PayoutConfirmed', queryId: 0n, tokens: 10n, amount: 1n })),
         );
         expect(await account.getPaidTokens()).toBe(1n);
+    });
+
+    it('refuses a confirmation from its Proxy when no payout (or another one) is in flight', async () => {
+        await submitPayout(p, p.operator, account, { tokens: 10n });
+        const body = beginCell().store(storePayoutConfirmed({ $$type: 'PayoutConfirmed', queryId: 0n, tokens: 20n, amount: 1n })).endCell();
+        const r = await p.chain.sendMessage(internal({ from: p.proxy.address, to: account.address, value: toNano('0.05'), body }));
+        expect(r.transactions).toHaveTransaction({ from: p.proxy.address, to: account.address, exitCode: 601, success: false });
+        expect(await account.getPaidTokens()).toBe(10n);
     });
 
     it('is refused by a closed Proxy; the submitter gets its value back', async () => {
