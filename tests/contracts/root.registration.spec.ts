@@ -117,7 +117,7 @@ describe('Root: RegisterProxy', () => {
         // The operator paid the stake, the reserve and gas, and got the rest back.
         const cost = -a.delta(operator.address) - stake - MIN_STORAGE;
         expect(cost).toBeGreaterThan(0n);
-        expect(cost).toBeLessThan(toNano('0.05'));
+        expect(cost).toBeLessThan(toNano('0.1'));
 
         const proxy = net.chain.openContract(Proxy.fromAddress(proxyAddress));
         expect(await proxy.getState()).toBe(1n);
@@ -337,9 +337,12 @@ describe('Root: RenewProxy', () => {
         const validUntil = net.chain.now! + 30 * DAY;
         const bundle = makeCertificate(net, Role.Proxy, p.keys, { validUntil, tcbStatus: TcbStatusCode.UpToDate });
         const value = toNano('0.3');
-        const a = await audited(net.chain, [stranger.address, net.root.address, p.address], () =>
+        const a = await audited(net.chain, [stranger.address, net.root.address, p.address, operator.address], () =>
             net.root.send(stranger.getSender(), { value }, renewBody(p.seqno, bundle)),
         );
+        // The Proxy takes the notice and passes what is left of its value to its operator.
+        expect(a.result.transactions).toHaveTransaction({ from: net.root.address, to: p.address, success: true });
+        expect(a.result.transactions).toHaveTransaction({ from: p.address, to: operator.address });
         const txs = a.result.transactions;
         expect(txs).toHaveTransaction({ from: stranger.address, to: net.root.address, success: true });
         // The notification carries the new validity, the quote hash and the TCB status.
@@ -491,7 +494,17 @@ describe('Root: DeactivateProxy', () => {
             body: beginCell().storeUint(OP_PROXY_DEACTIVATED, 32).storeUint(11n, 64).endCell(),
         });
         expect(txs).toHaveTransaction({ from: net.root.address, to: net.owner.address, op: OP_EXCESSES, success: true });
-        expect(a.delta(net.root.address) + storageFeesOf(a.result, net.root.address)).toBe(0n);
+        // The Proxy takes the notice and returns what is left of its value to Root (a plain transfer).
+        expect(txs).toHaveTransaction({ from: net.root.address, to: p.address, success: true });
+        const returned = txs
+            .filter((t) => t.inMessage?.info.src && t.inMessage.info.src instanceof Address && t.inMessage.info.src.equals(p.address) && t.inMessage.info.dest instanceof Address && t.inMessage.info.dest.equals(net.root.address))
+            .reduce((sum, t) => sum + (t.inMessage!.info.type === 'internal' ? t.inMessage!.info.value.coins : 0n), 0n);
+        expect(returned).toBeGreaterThan(0n);
+        expect(returned).toBeLessThan(PROXY_NOTIFY_VALUE);
+        // Root keeps what came back, less the gas of taking it in.
+        const gained = a.delta(net.root.address) + storageFeesOf(a.result, net.root.address);
+        expect(gained).toBeGreaterThan(0n);
+        expect(gained).toBeLessThanOrEqual(returned);
         const cost = -a.delta(net.owner.address);
         expect(cost).toBeGreaterThan(PROXY_NOTIFY_VALUE);
         expect(cost).toBeLessThan(PROXY_NOTIFY_VALUE + toNano('0.05'));
