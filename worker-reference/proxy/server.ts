@@ -23,7 +23,7 @@ import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
 import { SseParser } from './sse';
-import { costOf, subTokensFloor0, TokenCounts, zeroTokens } from './tokens';
+import { costOf, TokenCounts, zeroTokens } from './tokens';
 
 const HEADER_PROXY = 'x-cocoon-proxy';
 const HEADER_REQUEST_ID = 'x-cocoon-request-id';
@@ -161,7 +161,9 @@ export class ProxyServer {
         const maxTokens = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : this.o.config.defaultReserveTokens;
         const estimate: TokenCounts = { ...zeroTokens(), prompt: BigInt(Math.ceil(bodyBytes / 4)), completion: BigInt(Math.max(0, Math.floor(maxTokens))) };
         const need = costOf(estimate, this.o.config.prices);
-        const unsettled = costOf(subTokensFloor0(this.o.ledger.chargeOf(key), state.charged), this.o.config.prices);
+        // Counted here but not yet charged on chain, priced exactly as the escrow will price it.
+        const ahead = costOf(this.o.ledger.chargeOf(key), this.o.config.prices) - costOf(state.charged, this.o.config.prices);
+        const unsettled = ahead > 0n ? ahead : 0n;
         const inflight = this.reserved.get(key) ?? 0n;
         if (unsettled + inflight + need > state.balance)
             throw new ApiError(
