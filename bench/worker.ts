@@ -9,7 +9,7 @@
  * chunk (raw: to the first generated token). Proxy added latency: 1-token non-streaming
  * requests straight to the worker vs through the proxy, interleaved.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawnCli } from '../worker-reference/launch';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -43,21 +43,6 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 function rssMb(pid: number): number {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? r2(Number(m[1]) / 1024) : 0;
-}
-
-function spawnCli(bin: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
-    return new Promise((resolve, reject) => {
-        const proc = spawn(process.execPath, [path.join(ROOT, 'worker-reference', 'bin', bin), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        proc.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-        proc.stdout?.on('data', (c: Buffer) => {
-            out += c.toString();
-            const line = out.split('\n').find((l) => l.includes('"event":"listening"'));
-            if (line) resolve({ proc, port: (JSON.parse(line) as { port: number }).port });
-        });
-        proc.on('exit', (code) => reject(new Error(`${bin} exited ${code}: ${err}`)));
-    });
 }
 
 async function streamOnce(url: string, prompt: string, headers: Record<string, string>): Promise<{ tokens: number; ms: number; ttft: number }> {

@@ -16,23 +16,29 @@ export interface SandboxSender extends SenderWithSendResult {
 export class SandboxNetworkProvider implements NetworkProvider {
     private readonly wallet: SandboxSender;
 
+    /**
+     * @param journal called with every send's result (all transactions it caused), so the
+     *   demo and tests can account for gas, fees and balances across many operations.
+     */
     constructor(
         readonly chain: Blockchain,
         treasury: SandboxContract<TreasuryContract>,
         private readonly userInterface: UIProvider = new ConsoleUI(),
+        private readonly journal?: (result: SendMessageResult) => void,
     ) {
         const sender: { address: Address; lastSendResult?: SendMessageResult; send: (a: SenderArguments) => Promise<void> } = {
             address: treasury.address,
             send: async (args: SenderArguments) => {
                 sender.lastSendResult = await treasury.send(args);
+                journal?.(sender.lastSendResult);
             },
         };
         this.wallet = sender;
     }
 
-    /** A provider for the same chain acting as another wallet. */
+    /** A provider for the same chain (same UI and journal) acting as another wallet. */
     as(treasury: SandboxContract<TreasuryContract>): SandboxNetworkProvider {
-        return new SandboxNetworkProvider(this.chain, treasury, this.userInterface);
+        return new SandboxNetworkProvider(this.chain, treasury, this.userInterface, this.journal);
     }
 
     network(): 'custom' {

@@ -1,52 +1,16 @@
 /** Spawning the real CLIs (child processes: node-llama-cpp is ESM and may abort on bad input). */
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const BIN = path.join(ROOT, 'worker-reference', 'bin');
-
-export interface Spawned {
-    proc: ChildProcess;
-    port: number;
-    info: Record<string, unknown>;
-    stderr: () => string;
-    url: string;
-}
+export { BIN, spawnCli, stop } from '../../worker-reference/launch';
+export type { Spawned } from '../../worker-reference/launch';
+import { BIN } from '../../worker-reference/launch';
 
 export function tmpDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-/** Runs a CLI and waits for its `{"event":"listening"}` line (or its exit). */
-export function spawnCli(bin: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Spawned> {
-    return new Promise((resolve, reject) => {
-        const proc = spawn(process.execPath, [path.join(BIN, bin), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-        let out = '';
-        let err = '';
-        proc.stderr?.on('data', (c: Buffer) => {
-            err += c.toString();
-        });
-        const timer = setTimeout(() => {
-            proc.kill('SIGKILL');
-            reject(new Error(`${bin} did not start in ${timeoutMs} ms:\n${err}`));
-        }, timeoutMs);
-        proc.stdout?.on('data', (c: Buffer) => {
-            out += c.toString();
-            const line = out.split('\n').find((l) => l.includes('"event":"listening"'));
-            if (line) {
-                clearTimeout(timer);
-                const info = JSON.parse(line) as Record<string, unknown>;
-                const port = info.port as number;
-                resolve({ proc, port, info, stderr: () => err, url: `http://127.0.0.1:${port}` });
-            }
-        });
-        proc.on('exit', (code, signal) => {
-            clearTimeout(timer);
-            reject(new Error(`${bin} exited (${signal ?? code}) before listening:\n${err}`));
-        });
-    });
 }
 
 /** Runs a CLI to completion. */
@@ -63,13 +27,6 @@ export function runCli(bin: string, args: string[], timeoutMs = 60_000): Promise
             resolve({ code, signal, stdout, stderr });
         });
     });
-}
-
-export async function stop(s: Spawned | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (!s || s.proc.exitCode !== null || s.proc.signalCode !== null) return;
-    const exited = new Promise((r) => s.proc.once('exit', r));
-    s.proc.kill(signal);
-    await exited;
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
