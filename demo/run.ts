@@ -1,0 +1,371 @@
+/**
+ * `npm run demo`: the whole Cocoon network end to end on the embedded sandbox chain.
+ *
+ *  1. a sandbox chain; governance deploys Root, sets the attestor, allow-lists the images and the model
+ *  2. TEST attestation: a test CA mints TDX quotes for a proxy and a worker (their keys bound in
+ *     REPORTDATA); the verifier checks them; the attestor signs certificates; both register with stake
+ *  3. a tiny GGUF model is generated; the reference worker (child process, llama.cpp) and the
+ *     proxy router (HTTP on localhost, escrows read from the chain) start
+ *  4. a client opens an escrow and sends sealed, streamed prompts through the proxy
+ *  5. one charge and one payout settle every request; the client closes and is refunded; a
+ *     (simulated) equivocating worker is reported and slashed
+ *  6. a summary: balances before/after with conservation, gas per transaction, tokens by kind,
+ *     tokens/s, requests settled per on-chain transaction
+ *
+ * Exits non-zero when any step or check fails.
+ */
+import { Address, fromNano, toNano } from '@ton/core';
+import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { createHash, randomBytes } from 'crypto';
+import { mkdtempSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { SandboxNetworkProvider } from '../ops/sandbox-provider';
+import { ConsoleUI } from '../ops/ui';
+import { deployRoot, editAllowList, setAttestors, table } from '../ops/root';
+import { registerProvider, registerProxy } from '../ops/register';
+import { ChainEscrowReader } from '../ops/escrow-reader';
+import { openEscrow, requestRefund, submitCharge, submitPayout, withdrawRefund } from '../ops/payments';
+import { reportEquivocation } from '../ops/provider';
+import { attest } from '../verifier/attest';
+import { TestCa } from '../verifier/testca';
+import { reportDataForKeys } from '../verifier/key-binding';
+import { decodeTdReport, imageHash } from '../verifier/report';
+import { parseQuote } from '../verifier/quote';
+import { generateModel } from '../worker-reference/model/generate';
+import { sha256File } from '../worker-reference/common/hash';
+import { identityFromSeed, NodeIdentity } from '../worker-reference/crypto/keys';
+import { Ed25519Signer } from '../worker-reference/crypto/ed25519';
+import { spawnCli, Spawned, stop } from '../worker-reference/launch';
+import { parseProxyConfig } from '../worker-reference/proxy/config';
+import { Ledger } from '../worker-reference/proxy/ledger';
+import { ProxyServer } from '../worker-reference/proxy/server';
+import { SseParser } from '../worker-reference/proxy/sse';
+import { sealChatRequest, SealedAnswerReader } from '../worker-reference/client/sealed-client';
+import { SealedPiece } from '../worker-reference/crypto/seal';
+import { AllowList } from '../wrappers/Root';
+import { Proxy } from '../wrappers/Proxy';
+import { Provider } from '../wrappers/Provider';
+import { buildWorkReceipt, parseWorkReceipt, Role, signPayload, SignedPayload, TokenCounts } from '../wrappers/payloads';
+import { Cell } from '@ton/core';
+import { Journal } from './journal';
+
+const PROMPTS = [
+    'What does a confidential VM protect?',
+    'Explain attestation in one sentence.',
+    'Why settle many requests with one transaction?',
+    'Name a use of private inference.',
+    'What is a work receipt?',
+    'How does a client get its money back?',
+];
+const MAX_TOKENS = 48;
+
+let stepNo = 0;
+function step(journal: Journal, title: string): void {
+    stepNo += 1;
+    journal.step(title);
+    console.log(`\n[${stepNo}] ${title}`);
+}
+
+function say(line: string): void {
+    console.log(`    ${line}`);
+}
+
+function hex(b: Buffer): string {
+    return b.toString('hex');
+}
+
+/** Measurement registers of a demo image: MRTD from its name, the rest fixed. */
+function mrTdOf(name: string): Buffer {
+    return createHash('sha384').update(`cocoon demo image: ${name}`).digest();
+}
+
+interface Answer {
+    text: string;
+    usage: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number }; completion_tokens_details?: { reasoning_tokens?: number } };
+    receipt: { boc: string; signature: string; request_id: string };
+}
+
+/** One sealed, streamed chat completion through the proxy; returns the decrypted answer. */
+async function askSealed(proxyUrl: string, escrow: Address, worker: NodeIdentity, prompt: string): Promise<Answer> {
+    const sealed = sealChatRequest(worker.x25519.publicKey, { messages: [{ role: 'user', content: prompt }] });
+    const r = await fetch(`${proxyUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${escrow.toString()}` },
+        body: JSON.stringify({
+            model: 'tiny',
+            max_tokens: MAX_TOKENS,
+            temperature: 0.7,
+            stream: true,
+            stream_options: { include_usage: true },
+            sealed_for: hex(worker.x25519.publicKey),
+            ...sealed.body,
+        }),
+    });
+    if (r.status !== 200 || !r.body) throw new Error(`proxy answered HTTP ${r.status}: ${await r.text()}`);
+    const reader = new SealedAnswerReader(sealed.replyKeys);
+    const sse = new SseParser();
+    const dec = new TextDecoder();
+    let usage: Answer['usage'] | undefined;
+    let receipt: Answer['receipt'] | undefined;
+    let done = false;
+    const body = r.body.getReader();
+    for (;;) {
+        const { value, done: end } = await body.read();
+        if (end) break;
+        for (const data of sse.push(dec.decode(value, { stream: true }))) {
+            if (data === '[DONE]') {
+                done = true;
+                continue;
+            }
+            const chunk = JSON.parse(data) as {
+                error?: { message: string };
+                choices?: Array<{ delta?: { sealed?: SealedPiece } }>;
+                usage?: Answer['usage'];
+                receipt?: Answer['receipt'];
+            };
+            if (chunk.error) throw new Error(`stream error: ${chunk.error.message}`);
+            const piece = chunk.choices?.[0]?.delta?.sealed;
+            if (piece) reader.push(piece);
+            if (chunk.usage) usage = chunk.usage;
+            if (chunk.receipt) receipt = chunk.receipt;
+        }
+    }
+    if (!done) throw new Error('the stream ended without [DONE]');
+    if (!usage || !receipt) throw new Error('the stream carried no usage or no receipt');
+    return { text: reader.answer, usage, receipt };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+    const r = await fetch(url);
+    if (r.status !== 200) throw new Error(`GET ${url}: HTTP ${r.status} ${await r.text()}`);
+    return (await r.json()) as T;
+}
+
+async function main(): Promise<void> {
+    const started = performance.now();
+    const work = mkdtempSync(join(tmpdir(), 'cocoon-demo-'));
+    let worker: Spawned | undefined;
+    let proxyServer: ProxyServer | undefined;
+    try {
+        const chain = await Blockchain.create();
+        chain.now = Math.floor(Date.now() / 1000);
+        const journal = new Journal(chain);
+        const ui = new ConsoleUI((l) => say(l));
+        const wallets: Record<string, SandboxContract<TreasuryContract>> = {};
+        for (const name of ['governance', 'proxy operator', 'GPU owner', 'client', 'watcher']) {
+            wallets[name] = await chain.treasury(name);
+            await journal.openAccount(wallets[name].address);
+        }
+        const as = (name: string) => new SandboxNetworkProvider(chain, wallets[name], ui, journal.record);
+        const gov = as('governance');
+
+        // ------------------------------------------------------------------ 1
+        step(journal, 'Governance deploys Root, sets the attestor, allow-lists images and the model');
+        const root = await deployRoot(gov, { owner: wallets.governance.address });
+        const attestor = identityFromSeed(randomBytes(32)).ed25519;
+        await setAttestors(gov, root.address, [attestor.publicKey], 1);
+        const modelFile = join(work, 'tiny.gguf');
+        const model = generateModel(modelFile, 'tiny', 7);
+        const modelHash = sha256File(modelFile);
+        say(`model: generated tiny GGUF (${model.parameters.toLocaleString()} parameters, ${model.bytes.toLocaleString()} bytes), SHA-256 ${hex(modelHash)}`);
+        const ca = new TestCa({ now: chain.now });
+        const proxyMrTd = mrTdOf('proxy v1');
+        const workerMrTd = mrTdOf('worker v1');
+        const proxyImage = imageHash(decodeTdReport(parseQuote(ca.mintQuote({ mrTd: proxyMrTd })).body));
+        const workerImage = imageHash(decodeTdReport(parseQuote(ca.mintQuote({ mrTd: workerMrTd })).body));
+        await editAllowList(gov, root.address, AllowList.proxyImage, proxyImage, true);
+        await editAllowList(gov, root.address, AllowList.workerImage, workerImage, true);
+        await editAllowList(gov, root.address, AllowList.model, modelHash, true);
+
+        // ------------------------------------------------------------------ 2
+        step(journal, 'TEST ATTESTATION (test CA, not Intel): mint TDX quotes, verify, certify, register with stake');
+        const proxyId = identityFromSeed(randomBytes(32));
+        const workerSeed = randomBytes(32);
+        const workerId = identityFromSeed(workerSeed);
+        const certify = (id: NodeIdentity, mrTd: Buffer, role: Role) => {
+            const quote = ca.mintQuote({ mrTd, reportData: reportDataForKeys(id.ed25519.publicKey, id.x25519.publicKey) });
+            const a = attest({
+                quote,
+                collateral: ca.collateral(),
+                now: chain.now!,
+                rootCa: ca.rootDer,
+                root: root.address,
+                role,
+                ed25519Key: id.ed25519.publicKey,
+                x25519Key: id.x25519.publicKey,
+                attestors: [attestor],
+            });
+            say(`${Role[role].toLowerCase()} quote: ${a.result.tcbStatus}, image ${hex(a.result.imageHash!)}, keys bound, decided by ${a.result.decidedBy.join(' + ')}`);
+            return a.certificate;
+        };
+        const proxyReg = await registerProxy(as('proxy operator'), {
+            root: root.address,
+            bundle: certify(proxyId, proxyMrTd, Role.Proxy),
+            stake: toNano('20'),
+            endpoint: 'http://127.0.0.1 (demo)',
+        });
+        const providerReg = await registerProvider(as('GPU owner'), {
+            root: root.address,
+            bundle: certify(workerId, workerMrTd, Role.Worker),
+            stake: toNano('20'),
+            gpuModel: 'CPU (demo)',
+            vramGiB: 0,
+            gpuCount: 0,
+            models: [modelHash],
+            expectedUptimeBps: 9900,
+        });
+        const proxyContract = chain.openContract(Proxy.fromAddress(proxyReg.address));
+        const providerContract = chain.openContract(Provider.fromAddress(providerReg.address));
+
+        // ------------------------------------------------------------------ 3
+        step(journal, 'Start the reference worker (llama.cpp) and the proxy router on localhost');
+        worker = await spawnCli('cocoon-worker.js', [
+            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--proxy-address', proxyReg.address.toString(),
+        ]);
+        say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')})`);
+        const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));
+        if (backendLine) say(`worker log: ${backendLine.trim().slice(0, 160)}`);
+        const workerAccount = await proxyContract.getWorkerAccountAddress(providerReg.address, wallets['GPU owner'].address);
+        const p = (await proxyContract.getParams())!.prices;
+        const config = parseProxyConfig(
+            {
+                proxyAddress: proxyReg.address.toString(),
+                dataDir: join(work, 'proxy-data'),
+                prices: {
+                    pricePerToken: p.pricePerToken.toString(),
+                    workerFeePerToken: p.workerFeePerToken.toString(),
+                    promptMultiplier: p.promptMultiplier.toString(),
+                    cachedMultiplier: p.cachedMultiplier.toString(),
+                    completionMultiplier: p.completionMultiplier.toString(),
+                    reasoningMultiplier: p.reasoningMultiplier.toString(),
+                },
+                workers: [
+                    {
+                        name: 'gpu-1',
+                        endpoint: worker.url,
+                        ed25519Key: hex(workerId.ed25519.publicKey),
+                        x25519Key: hex(workerId.x25519.publicKey),
+                        modelHashes: [hex(modelHash)],
+                        workerAccount: workerAccount.toString(),
+                    },
+                ],
+            },
+            work,
+        );
+        const ledger = Ledger.open(config.dataDir);
+        proxyServer = new ProxyServer({ config, signer: new Ed25519Signer(proxyId.ed25519), escrows: new ChainEscrowReader(as('watcher'), proxyReg.address), ledger });
+        const proxyPort = await proxyServer.start(0);
+        const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+        say(`proxy router listening on ${proxyUrl}, escrows read from the chain`);
+
+        // ------------------------------------------------------------------ 4
+        step(journal, 'A client opens an escrow and sends sealed, streamed prompts through the proxy');
+        const client = as('client');
+        const refused = await fetch(`${proxyUrl}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${wallets.client.address.toString()}` },
+            body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+        });
+        if (refused.status !== 402) throw new Error(`a client without an escrow got HTTP ${refused.status}, expected 402`);
+        say('without an escrow the proxy refuses the client (HTTP 402), as it must');
+        const escrow = await openEscrow(client, { proxy: proxyReg.address, deposit: toNano('5'), stake: toNano('1') });
+        const totals: TokenCounts = { prompt: 0n, cached: 0n, completion: 0n, reasoning: 0n };
+        let lastReceipt: Answer['receipt'] | undefined;
+        const t0 = performance.now();
+        for (const prompt of PROMPTS) {
+            const a = await askSealed(proxyUrl, escrow.address, workerId, prompt);
+            totals.prompt += BigInt(a.usage.prompt_tokens - (a.usage.prompt_tokens_details?.cached_tokens ?? 0));
+            totals.cached += BigInt(a.usage.prompt_tokens_details?.cached_tokens ?? 0);
+            totals.completion += BigInt(a.usage.completion_tokens - (a.usage.completion_tokens_details?.reasoning_tokens ?? 0));
+            totals.reasoning += BigInt(a.usage.completion_tokens_details?.reasoning_tokens ?? 0);
+            lastReceipt = a.receipt;
+            say(`"${prompt}" → ${JSON.stringify(a.text.slice(0, 60))}${a.text.length > 60 ? '…' : ''} (${a.usage.completion_tokens} tokens, receipt #${a.receipt.request_id})`);
+        }
+        const inferenceSeconds = (performance.now() - t0) / 1000;
+        const completionTokens = Number(totals.completion + totals.reasoning);
+        say(`${PROMPTS.length} sealed requests, ${completionTokens} completion tokens in ${inferenceSeconds.toFixed(2)} s (${(completionTokens / inferenceSeconds).toFixed(0)} tokens/s end to end)`);
+
+        // ------------------------------------------------------------------ 5
+        step(journal, 'Settle: one charge and one payout for every request; the client closes and is refunded');
+        type Signed = { payload: string; signature: string };
+        const charge = await getJson<Signed & { cost_nanoton: string }>(`${proxyUrl}/v1/settlement/charge/${escrow.address.toString()}`);
+        const charged = await submitCharge(as('proxy operator'), {
+            escrow: escrow.address,
+            payload: Cell.fromBoc(Buffer.from(charge.payload, 'base64'))[0],
+            signature: Buffer.from(charge.signature, 'base64'),
+        });
+        say(`charge: ${fromNano(charged.charged)} TON moved from the escrow to the Proxy`);
+        if (charged.charged.toString() !== charge.cost_nanoton) throw new Error(`the escrow charged ${charged.charged}, the router expected ${charge.cost_nanoton}`);
+        const payout = await getJson<Signed & { fee_nanoton: string }>(`${proxyUrl}/v1/settlement/payout/${workerAccount.toString()}`);
+        const paid = await submitPayout(as('GPU owner'), {
+            workerAccount,
+            proxy: proxyReg.address,
+            provider: providerReg.address,
+            payee: wallets['GPU owner'].address,
+            payload: Cell.fromBoc(Buffer.from(payout.payload, 'base64'))[0],
+            signature: Buffer.from(payout.signature, 'base64'),
+        });
+        say(`payout: ${fromNano(paid.paid)} TON from the Proxy's pool to the GPU owner`);
+        if (paid.paid.toString() !== payout.fee_nanoton) throw new Error(`the payout paid ${paid.paid}, the router expected ${payout.fee_nanoton}`);
+        const closing = await requestRefund(client, { escrow: escrow.address });
+        chain.now = closing.unlockAt + 1;
+        say(`time passes: the client close delay ends at ${new Date(closing.unlockAt * 1000).toISOString()}`);
+        const refund = await withdrawRefund(client, { escrow: escrow.address });
+        say(`refund: ${fromNano(refund.refunded)} TON back to the client`);
+
+        step(journal, 'A (simulated) misbehaving worker signs two different answers for one request: anyone reports it');
+        if (!lastReceipt) throw new Error('no receipt to build evidence from');
+        const honest: SignedPayload = { payload: Cell.fromBoc(Buffer.from(lastReceipt.boc, 'base64'))[0], signature: Buffer.from(lastReceipt.signature, 'base64') };
+        const forged = signPayload(buildWorkReceipt({ ...parseWorkReceipt(honest.payload), resultHash: randomBytes(32) }), workerId.ed25519.secretKey);
+        const stakeBefore = await providerContract.getStake();
+        const slash = await reportEquivocation(as('watcher'), { provider: providerReg.address, first: honest, second: forged });
+        say(`slashed ${fromNano(slash.slashed)} TON of ${fromNano(stakeBefore)} TON stake; bounty ${fromNano(slash.bounty)} TON to the reporter; provider state ${await providerContract.getState()} (3 = jailed)`);
+
+        // ------------------------------------------------------------------ 6
+        step(journal, 'Summary');
+        const failed = journal.failedTransactions;
+        if (failed.length > 0) throw new Error(`failed transactions:\n${failed.join('\n')}`);
+        const named: Array<[string, Address]> = [
+            ...Object.entries(wallets).map(([n, w]) => [n, w.address] as [string, Address]),
+            ['Root', root.address],
+            ['Proxy contract', proxyReg.address],
+            ['Provider contract', providerReg.address],
+            ['JobEscrow', escrow.address],
+            ['WorkerAccount', workerAccount],
+        ];
+        const balances = await journal.balances();
+        console.log('\nbalances (TON)');
+        console.log(
+            table(
+                named.map(([n, a]) => {
+                    const before = journal.openingBalance(a);
+                    const after = balances.get(a.toRawString()) ?? 0n;
+                    return { account: n, before: fromNano(before), after: fromNano(after), change: (after >= before ? '+' : '') + fromNano(after - before) };
+                }),
+            ),
+        );
+        const gap = await journal.conservationGap();
+        console.log(`\nconservation: TON in = balances + fees (${fromNano(journal.totalFees)} TON in fees): ${gap === 0n ? 'holds to the nanoTON' : `OFF BY ${gap} nanoTON`}`);
+        if (gap !== 0n) throw new Error(`TON is not conserved: off by ${gap} nanoTON`);
+        console.log('\ngas per step (all transactions the step caused)');
+        console.log(table(journal.gas.map((g) => ({ step: g.step.slice(0, 70), txs: String(g.txs), gas: g.gasUsed.toString(), fees_TON: fromNano(g.fees) }))));
+        console.log('\ntokens served by kind');
+        console.log(table([{ prompt: totals.prompt.toString(), cached: totals.cached.toString(), completion: totals.completion.toString(), reasoning: totals.reasoning.toString() }]));
+        console.log(`\nthroughput: ${(completionTokens / inferenceSeconds).toFixed(0)} completion tokens/s through proxy + worker (sealed, streamed)`);
+        console.log(`settlement: ${PROMPTS.length} requests settled by 1 charge + 1 payout = ${(PROMPTS.length / 2).toFixed(1)} requests per on-chain transaction (any number settle the same way)`);
+        console.log(`\ndemo finished in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    } finally {
+        if (proxyServer) await proxyServer.close();
+        await stop(worker);
+        rmSync(work, { recursive: true, force: true });
+    }
+}
+
+main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+        console.error(`\ndemo FAILED: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        process.exit(1);
+    },
+);
