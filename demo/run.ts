@@ -22,7 +22,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { SandboxNetworkProvider } from '../ops/sandbox-provider';
 import { ConsoleUI } from '../ops/ui';
-import { deployRoot, editAllowList, setAttestors, table } from '../ops/root';
+import { deployRoot, editAllowList, setAttestors, setParams, table } from '../ops/root';
 import { registerProvider, registerProxy } from '../ops/register';
 import { ChainEscrowReader } from '../ops/escrow-reader';
 import { openEscrow, requestRefund, submitCharge, submitPayout, withdrawRefund } from '../ops/payments';
@@ -43,7 +43,7 @@ import { ProxyServer } from '../worker-reference/proxy/server';
 import { SseParser } from '../worker-reference/proxy/sse';
 import { sealChatRequest, SealedAnswerReader } from '../worker-reference/client/sealed-client';
 import { SealedPiece } from '../worker-reference/crypto/seal';
-import { AllowList } from '../wrappers/Root';
+import { AllowList, defaultParams } from '../wrappers/Root';
 import { Proxy } from '../wrappers/Proxy';
 import { Provider } from '../wrappers/Provider';
 import { buildWorkReceipt, parseWorkReceipt, Role, signPayload, SignedPayload, TokenCounts } from '../wrappers/payloads';
@@ -162,9 +162,18 @@ async function main(): Promise<void> {
 
         // ------------------------------------------------------------------ 1
         step(journal, 'Governance deploys Root, sets the attestor, allow-lists images and the model');
+        journal.step('deploy Root');
         const root = await deployRoot(gov, { owner: wallets.governance.address });
         const attestor = identityFromSeed(randomBytes(32)).ed25519;
+        journal.step('set attestors');
         await setAttestors(gov, root.address, [attestor.publicKey], 1);
+        // Demo prices, high enough that settlement shows in the balances: 0.0001 TON per token,
+        // 0.00008 of it to the worker.
+        const params = defaultParams();
+        params.prices = { ...params.prices, pricePerToken: 100_000n, workerFeePerToken: 80_000n };
+        journal.step('set params');
+        await setParams(gov, root.address, params);
+        say(`price 0.0001 TON per token (x multiplier per kind), worker fee 0.00008 TON per billable token`);
         const modelFile = join(work, 'tiny.gguf');
         const model = generateModel(modelFile, 'tiny', 7);
         const modelHash = sha256File(modelFile);
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
         const workerMrTd = mrTdOf('worker v1');
         const proxyImage = imageHash(decodeTdReport(parseQuote(ca.mintQuote({ mrTd: proxyMrTd })).body));
         const workerImage = imageHash(decodeTdReport(parseQuote(ca.mintQuote({ mrTd: workerMrTd })).body));
+        journal.step('allow-list (3 entries)');
         await editAllowList(gov, root.address, AllowList.proxyImage, proxyImage, true);
         await editAllowList(gov, root.address, AllowList.workerImage, workerImage, true);
         await editAllowList(gov, root.address, AllowList.model, modelHash, true);
@@ -199,12 +209,14 @@ async function main(): Promise<void> {
             say(`${Role[role].toLowerCase()} quote: ${a.result.tcbStatus}, image ${hex(a.result.imageHash!)}, keys bound, decided by ${a.result.decidedBy.join(' + ')}`);
             return a.certificate;
         };
+        journal.step('register proxy (+ deploy Proxy)');
         const proxyReg = await registerProxy(as('proxy operator'), {
             root: root.address,
             bundle: certify(proxyId, proxyMrTd, Role.Proxy),
             stake: toNano('20'),
             endpoint: 'http://127.0.0.1 (demo)',
         });
+        journal.step('register provider (+ deploy Provider)');
         const providerReg = await registerProvider(as('GPU owner'), {
             root: root.address,
             bundle: certify(workerId, workerMrTd, Role.Worker),
@@ -227,7 +239,7 @@ async function main(): Promise<void> {
         const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));
         if (backendLine) say(`worker log: ${backendLine.trim().slice(0, 160)}`);
         const workerAccount = await proxyContract.getWorkerAccountAddress(providerReg.address, wallets['GPU owner'].address);
-        const p = (await proxyContract.getParams())!.prices;
+        const p = await proxyContract.getPrices();
         const config = parseProxyConfig(
             {
                 proxyAddress: proxyReg.address.toString(),
@@ -269,6 +281,7 @@ async function main(): Promise<void> {
         });
         if (refused.status !== 402) throw new Error(`a client without an escrow got HTTP ${refused.status}, expected 402`);
         say('without an escrow the proxy refuses the client (HTTP 402), as it must');
+        journal.step('open escrow (+ handshake)');
         const escrow = await openEscrow(client, { proxy: proxyReg.address, deposit: toNano('5'), stake: toNano('1') });
         const totals: TokenCounts = { prompt: 0n, cached: 0n, completion: 0n, reasoning: 0n };
         let lastReceipt: Answer['receipt'] | undefined;
@@ -290,6 +303,7 @@ async function main(): Promise<void> {
         step(journal, 'Settle: one charge and one payout for every request; the client closes and is refunded');
         type Signed = { payload: string; signature: string };
         const charge = await getJson<Signed & { cost_nanoton: string }>(`${proxyUrl}/v1/settlement/charge/${escrow.address.toString()}`);
+        journal.step('charge (all requests)');
         const charged = await submitCharge(as('proxy operator'), {
             escrow: escrow.address,
             payload: Cell.fromBoc(Buffer.from(charge.payload, 'base64'))[0],
@@ -298,7 +312,8 @@ async function main(): Promise<void> {
         say(`charge: ${fromNano(charged.charged)} TON moved from the escrow to the Proxy`);
         if (charged.charged.toString() !== charge.cost_nanoton) throw new Error(`the escrow charged ${charged.charged}, the router expected ${charge.cost_nanoton}`);
         const payout = await getJson<Signed & { fee_nanoton: string }>(`${proxyUrl}/v1/settlement/payout/${workerAccount.toString()}`);
-        const paid = await submitPayout(as('GPU owner'), {
+        journal.step('payout (all requests)');
+        const paid = await submitPayout(as('proxy operator'), {
             workerAccount,
             proxy: proxyReg.address,
             provider: providerReg.address,
@@ -308,9 +323,11 @@ async function main(): Promise<void> {
         });
         say(`payout: ${fromNano(paid.paid)} TON from the Proxy's pool to the GPU owner`);
         if (paid.paid.toString() !== payout.fee_nanoton) throw new Error(`the payout paid ${paid.paid}, the router expected ${payout.fee_nanoton}`);
+        journal.step('request refund');
         const closing = await requestRefund(client, { escrow: escrow.address });
         chain.now = closing.unlockAt + 1;
         say(`time passes: the client close delay ends at ${new Date(closing.unlockAt * 1000).toISOString()}`);
+        journal.step('withdraw refund');
         const refund = await withdrawRefund(client, { escrow: escrow.address });
         say(`refund: ${fromNano(refund.refunded)} TON back to the client`);
 
@@ -319,6 +336,7 @@ async function main(): Promise<void> {
         const honest: SignedPayload = { payload: Cell.fromBoc(Buffer.from(lastReceipt.boc, 'base64'))[0], signature: Buffer.from(lastReceipt.signature, 'base64') };
         const forged = signPayload(buildWorkReceipt({ ...parseWorkReceipt(honest.payload), resultHash: randomBytes(32) }), workerId.ed25519.secretKey);
         const stakeBefore = await providerContract.getStake();
+        journal.step('report equivocation (slash)');
         const slash = await reportEquivocation(as('watcher'), { provider: providerReg.address, first: honest, second: forged });
         say(`slashed ${fromNano(slash.slashed)} TON of ${fromNano(stakeBefore)} TON stake; bounty ${fromNano(slash.bounty)} TON to the reporter; provider state ${await providerContract.getState()} (3 = jailed)`);
 
@@ -348,8 +366,8 @@ async function main(): Promise<void> {
         const gap = await journal.conservationGap();
         console.log(`\nconservation: TON in = balances + fees (${fromNano(journal.totalFees)} TON in fees): ${gap === 0n ? 'holds to the nanoTON' : `OFF BY ${gap} nanoTON`}`);
         if (gap !== 0n) throw new Error(`TON is not conserved: off by ${gap} nanoTON`);
-        console.log('\ngas per step (all transactions the step caused)');
-        console.log(table(journal.gas.map((g) => ({ step: g.step.slice(0, 70), txs: String(g.txs), gas: g.gasUsed.toString(), fees_TON: fromNano(g.fees) }))));
+        console.log('\ngas per operation (every transaction it caused: wallet and contracts)');
+        console.log(table(journal.gas.map((g) => ({ operation: g.step, txs: String(g.txs), gas: g.gasUsed.toString(), fees_TON: fromNano(g.fees) }))));
         console.log('\ntokens served by kind');
         console.log(table([{ prompt: totals.prompt.toString(), cached: totals.cached.toString(), completion: totals.completion.toString(), reasoning: totals.reasoning.toString() }]));
         console.log(`\nthroughput: ${(completionTokens / inferenceSeconds).toFixed(0)} completion tokens/s through proxy + worker (sealed, streamed)`);

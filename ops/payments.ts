@@ -1,0 +1,247 @@
+/**
+ * Payment operations: a client's escrow, settlement of signed charges and payouts, and a
+ * proxy operator's stake, commission and close. Each function checks what the contract would
+ * refuse before anything is sent, sends with the value the contract needs, then confirms the
+ * effect through getters and returns the figures it read there.
+ */
+import type { NetworkProvider } from '@ton/blueprint';
+import { Address, Cell, fromNano } from '@ton/core';
+import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, escrowFor, JobEscrow } from '../wrappers/JobEscrow';
+import { Proxy, PROXY_OP_GAS, ProxyState } from '../wrappers/Proxy';
+import { WORKER_ACCOUNT_STORAGE, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
+import { bigIntToKey, parseChargePayload, parsePayoutPayload, verifyCellSignature } from '../wrappers/payloads';
+import { chargeAmount, payoutAmount } from '../wrappers/chargeAmount';
+import { chainNow } from './chain-time';
+import { confirm, requireDeployed } from './confirm';
+import { table } from './root';
+
+const STATE_NAMES: Record<string, string> = { '0': 'new', '1': 'opening', '2': 'open', '3': 'closing', '4': 'closed' };
+const PROXY_STATE_NAMES: Record<string, string> = { '0': 'uninit', '1': 'active', '2': 'closing', '3': 'closed' };
+
+function me(provider: NetworkProvider): Address {
+    const a = provider.sender().address;
+    if (!a) throw new Error('the sending wallet has no address');
+    return a;
+}
+
+async function balanceOf(provider: NetworkProvider, a: Address): Promise<bigint> {
+    return (await provider.getContractState(a)).balance;
+}
+
+function openEscrowContract(provider: NetworkProvider, escrow: Address) {
+    return provider.open(JobEscrow.fromAddress(escrow));
+}
+
+function openProxy(provider: NetworkProvider, proxy: Address) {
+    return provider.open(Proxy.fromAddress(proxy));
+}
+
+async function requireClient(provider: NetworkProvider, escrow: Address) {
+    await requireDeployed(provider, escrow, 'JobEscrow');
+    const e = openEscrowContract(provider, escrow);
+    const client = await e.getClient();
+    if (!client.equals(me(provider))) throw new Error(`only the escrow's client ${client.toString()} may do this`);
+    return e;
+}
+
+// ------------------------------------------------------------------------------ client
+
+/** The sending wallet opens (deploys, or re-opens after a refund) its escrow with `proxy`. */
+export async function openEscrow(provider: NetworkProvider, o: { proxy: Address; deposit: bigint; stake?: bigint }): Promise<{ address: Address }> {
+    await requireDeployed(provider, o.proxy, 'Proxy');
+    const proxy = openProxy(provider, o.proxy);
+    if ((await proxy.getState()) !== ProxyState.active || (await proxy.getDeactivated())) throw new Error('the proxy is not active: it takes no new escrows');
+    if ((await proxy.getValidUntil()) <= BigInt(chainNow(provider))) throw new Error("the proxy's certificate has expired: it takes no new escrows until renewed");
+    const min = await proxy.getMinClientStake();
+    const stake = o.stake ?? min;
+    if (stake < min) throw new Error(`stake ${fromNano(stake)} TON is below the network's minimum client stake ${fromNano(min)} TON`);
+    if (o.deposit < stake) throw new Error('the deposit must cover the stake');
+    const escrow = provider.open(await escrowFor(o.proxy, me(provider)));
+    if (await provider.isContractDeployed(escrow.address)) {
+        const s = await escrow.getState();
+        if (s !== EscrowState.closed) throw new Error(`this escrow is already ${STATE_NAMES[s.toString()]}; top it up instead`);
+    }
+    await escrow.send(provider.sender(), { value: o.deposit + ESCROW_OPEN_VALUE }, { $$type: 'EscrowOpen', queryId: BigInt(Date.now()), deposit: o.deposit, stake });
+    await confirm(provider, `escrow ${escrow.address.toString()} open`, async () => (await provider.isContractDeployed(escrow.address)) && (await escrow.getState()) === EscrowState.open);
+    return { address: escrow.address };
+}
+
+export async function topUpEscrow(provider: NetworkProvider, o: { escrow: Address; amount: bigint }): Promise<void> {
+    if (o.amount <= 0n) throw new Error('the amount must be positive');
+    const e = await requireClient(provider, o.escrow);
+    if ((await e.getState()) !== EscrowState.open) throw new Error('only an open escrow takes top-ups');
+    const before = await e.getBalance();
+    await e.send(provider.sender(), { value: o.amount + ESCROW_OP_GAS }, { $$type: 'EscrowTopUp', queryId: BigInt(Date.now()), amount: o.amount });
+    await confirm(provider, `escrow balance +${fromNano(o.amount)} TON`, async () => (await e.getBalance()) === before + o.amount);
+}
+
+/** The client asks to close; returns when the refund can be withdrawn. */
+export async function requestRefund(provider: NetworkProvider, o: { escrow: Address }): Promise<{ unlockAt: number }> {
+    const e = await requireClient(provider, o.escrow);
+    if ((await e.getState()) !== EscrowState.open) throw new Error('only an open escrow can be closed');
+    await e.send(provider.sender(), { value: ESCROW_OP_GAS }, { $$type: 'EscrowRequestClose', queryId: BigInt(Date.now()) });
+    await confirm(provider, 'escrow closing', async () => (await e.getState()) === EscrowState.closing);
+    const unlockAt = Number(await e.getUnlockAt());
+    provider.ui().write(`refund can be withdrawn from ${new Date(unlockAt * 1000).toISOString()}`);
+    return { unlockAt };
+}
+
+/** After the close delay, the client takes its whole balance back. */
+export async function withdrawRefund(provider: NetworkProvider, o: { escrow: Address }): Promise<{ refunded: bigint }> {
+    const e = await requireClient(provider, o.escrow);
+    if ((await e.getState()) !== EscrowState.closing) throw new Error('request the refund first (requestRefund)');
+    const unlockAt = Number(await e.getUnlockAt());
+    if (chainNow(provider) < unlockAt) throw new Error(`the close delay ends at ${new Date(unlockAt * 1000).toISOString()}; try again then`);
+    const owed = await e.getBalance();
+    await e.send(provider.sender(), { value: ESCROW_FINISH_VALUE }, { $$type: 'EscrowFinishClose', queryId: BigInt(Date.now()) });
+    await confirm(provider, 'escrow closed and refunded', async () => (await e.getState()) === EscrowState.closed);
+    return { refunded: owed };
+}
+
+// ------------------------------------------------------------------------------ settlement (anyone)
+
+/** Submits a proxy-signed cumulative charge to its escrow; returns the nanoTON it moved. */
+export async function submitCharge(provider: NetworkProvider, o: { escrow: Address; payload: Cell; signature: Buffer }): Promise<{ charged: bigint }> {
+    await requireDeployed(provider, o.escrow, 'JobEscrow');
+    const e = openEscrowContract(provider, o.escrow);
+    const c = parseChargePayload(o.payload);
+    if (!c.escrow.equals(o.escrow)) throw new Error(`this charge is addressed to escrow ${c.escrow.toString()}`);
+    if (c.validUntil <= chainNow(provider)) throw new Error(`this charge expired at ${new Date(c.validUntil * 1000).toISOString()}`);
+    const state = await e.getState();
+    if (state !== EscrowState.open && state !== EscrowState.closing) throw new Error(`the escrow is ${STATE_NAMES[state.toString()]}: it takes no charges`);
+    if (!verifyCellSignature(o.payload, o.signature, bigIntToKey(await e.getProxyKey()))) throw new Error("the signature is not the proxy enclave key's");
+    const l = await e.getLedger();
+    const t = c.tokens;
+    const seen = l.tokens;
+    if (t.prompt < seen.prompt || t.cached < seen.cached || t.completion < seen.completion || t.reasoning < seen.reasoning) throw new Error('stale charge: a token count is below what the escrow already charged');
+    if (t.prompt === seen.prompt && t.cached === seen.cached && t.completion === seen.completion && t.reasoning === seen.reasoning) throw new Error('nothing to charge: the escrow already accepted these counts');
+    const prices = await e.getPrices();
+    const increase = chargeAmount(t, prices) - l.charged;
+    if (increase > l.balance) throw new Error(`the charge (${fromNano(increase)} TON) is above the client's balance (${fromNano(l.balance)} TON)`);
+    await e.send(provider.sender(), { value: ESCROW_CHARGE_VALUE }, { $$type: 'EscrowCharge', queryId: BigInt(Date.now()), payload: o.payload, signature: o.signature });
+    let charged = 0n;
+    await confirm(provider, 'charge accepted', async () => {
+        charged = (await e.getCharged()) - l.charged;
+        return charged > 0n;
+    });
+    return { charged };
+}
+
+/** Submits a proxy-signed cumulative payout; deploys the WorkerAccount on its first payout. */
+export async function submitPayout(
+    provider: NetworkProvider,
+    o: { workerAccount: Address; proxy: Address; provider: Address; payee: Address; payload: Cell; signature: Buffer },
+): Promise<{ paid: bigint }> {
+    await requireDeployed(provider, o.proxy, 'Proxy');
+    const account = provider.open(await workerAccountFor(o.proxy, o.provider, o.payee));
+    if (!account.address.equals(o.workerAccount)) throw new Error('the worker account is not the one of this (proxy, provider, payee)');
+    const p = parsePayoutPayload(o.payload);
+    if (!p.workerAccount.equals(o.workerAccount)) throw new Error(`this payout is addressed to ${p.workerAccount.toString()}`);
+    if (p.validUntil <= chainNow(provider)) throw new Error(`this payout expired at ${new Date(p.validUntil * 1000).toISOString()}`);
+    const proxy = openProxy(provider, o.proxy);
+    if (!verifyCellSignature(o.payload, o.signature, bigIntToKey(await proxy.getEd25519Key()))) throw new Error("the signature is not the proxy enclave key's");
+    const deployed = await provider.isContractDeployed(account.address);
+    const paidBefore = deployed ? await account.getPaidTokens() : 0n;
+    if (deployed && (await account.getPendingTokens()) !== 0n) throw new Error('a payout of this account is in flight; wait for it');
+    if (p.tokens <= paidBefore) throw new Error(`stale payout: ${p.tokens} tokens, already paid up to ${paidBefore}`);
+    const fee = payoutAmount(paidBefore, p.tokens, await proxy.getPrices());
+    if (fee > (await proxy.getPool())) throw new Error(`the proxy's pool cannot pay ${fromNano(fee)} TON yet (settle charges first)`);
+    const payeeBefore = await balanceOf(provider, o.payee);
+    const reserve = deployed ? 0n : WORKER_ACCOUNT_STORAGE;
+    await account.send(provider.sender(), { value: WORKER_PAYOUT_VALUE + reserve }, { $$type: 'WorkerPayout', queryId: BigInt(Date.now()), payload: o.payload, signature: o.signature });
+    await confirm(provider, `payout up to ${p.tokens} tokens`, async () => (await provider.isContractDeployed(account.address)) && (await account.getPaidTokens()) === p.tokens);
+    const paid = fee;
+    const gained = (await balanceOf(provider, o.payee)) - payeeBefore;
+    provider.ui().write(`payee balance change: ${fromNano(gained)} TON (fee ${fromNano(paid)} TON${o.payee.equals(me(provider)) ? ', less the gas this wallet paid' : ''})`);
+    return { paid };
+}
+
+// ------------------------------------------------------------------------------ proxy operator
+
+async function requireProxyOwner(provider: NetworkProvider, proxyAddress: Address) {
+    await requireDeployed(provider, proxyAddress, 'Proxy');
+    const proxy = openProxy(provider, proxyAddress);
+    const owner = await proxy.getOwner();
+    if (!owner || !owner.equals(me(provider))) throw new Error(`only the proxy's operator ${owner?.toString() ?? '(none)'} may do this`);
+    return proxy;
+}
+
+export async function proxyAddStake(provider: NetworkProvider, o: { proxy: Address; amount: bigint }): Promise<void> {
+    if (o.amount <= 0n) throw new Error('the amount must be positive');
+    const proxy = await requireProxyOwner(provider, o.proxy);
+    if ((await proxy.getState()) !== ProxyState.active) throw new Error('only an active proxy takes stake');
+    const before = await proxy.getStake();
+    await proxy.send(provider.sender(), { value: o.amount + PROXY_OP_GAS }, { $$type: 'ProxyAddStake', queryId: BigInt(Date.now()), amount: o.amount });
+    await confirm(provider, `stake +${fromNano(o.amount)} TON`, async () => (await proxy.getStake()) === before + o.amount);
+}
+
+export async function proxyWithdrawCommission(provider: NetworkProvider, o: { proxy: Address; amount?: bigint }): Promise<{ withdrawn: bigint }> {
+    const proxy = await requireProxyOwner(provider, o.proxy);
+    if ((await proxy.getState()) === ProxyState.closed) throw new Error('the proxy is closed');
+    const available = await proxy.getCommission();
+    const amount = o.amount ?? available;
+    if (amount <= 0n) throw new Error('no commission to withdraw');
+    if (amount > available) throw new Error(`only ${fromNano(available)} TON of commission is above the workers' reserved fees`);
+    const pool = await proxy.getPool();
+    await proxy.send(provider.sender(), { value: PROXY_OP_GAS }, { $$type: 'ProxyWithdrawCommission', queryId: BigInt(Date.now()), amount });
+    await confirm(provider, `commission ${fromNano(amount)} TON withdrawn`, async () => (await proxy.getPool()) === pool - amount);
+    return { withdrawn: amount };
+}
+
+export async function proxyBeginClose(provider: NetworkProvider, o: { proxy: Address }): Promise<{ unlockAt: number }> {
+    const proxy = await requireProxyOwner(provider, o.proxy);
+    if ((await proxy.getState()) !== ProxyState.active) throw new Error('only an active proxy can begin closing');
+    await proxy.send(provider.sender(), { value: PROXY_OP_GAS }, { $$type: 'ProxyBeginClose', queryId: BigInt(Date.now()) });
+    await confirm(provider, 'proxy closing', async () => (await proxy.getState()) === ProxyState.closing);
+    return { unlockAt: Number(await proxy.getUnlockAt()) };
+}
+
+export async function proxyFinishClose(provider: NetworkProvider, o: { proxy: Address }): Promise<void> {
+    const proxy = await requireProxyOwner(provider, o.proxy);
+    if ((await proxy.getState()) !== ProxyState.closing) throw new Error('begin closing first');
+    const unlockAt = Number(await proxy.getUnlockAt());
+    if (chainNow(provider) < unlockAt) throw new Error(`the close delay ends at ${new Date(unlockAt * 1000).toISOString()}`);
+    await proxy.send(provider.sender(), { value: PROXY_OP_GAS }, { $$type: 'ProxyFinishClose', queryId: BigInt(Date.now()) });
+    await confirm(provider, 'proxy closed, stake and pool returned', async () => (await proxy.getState()) === ProxyState.closed);
+}
+
+// ------------------------------------------------------------------------------ reading
+
+export async function describeEscrow(provider: NetworkProvider, escrow: Address): Promise<string> {
+    await requireDeployed(provider, escrow, 'JobEscrow');
+    const e = openEscrowContract(provider, escrow);
+    const l = await e.getLedger();
+    return [
+        `JobEscrow ${escrow.toString()}`,
+        table([
+            { field: 'proxy', value: (await e.getProxy()).toString() },
+            { field: 'client', value: (await e.getClient()).toString() },
+            { field: 'state', value: STATE_NAMES[l.state.toString()] ?? String(l.state) },
+            { field: 'balance', value: `${fromNano(l.balance)} TON` },
+            { field: 'stake', value: `${fromNano(l.stake)} TON` },
+            { field: 'charged', value: `${fromNano(l.charged)} TON` },
+            { field: 'tokens prompt/cached/completion/reasoning', value: [l.tokens.prompt, l.tokens.cached, l.tokens.completion, l.tokens.reasoning].join(' / ') },
+            { field: 'unlock at', value: l.unlockAt === 0n ? '-' : new Date(Number(l.unlockAt) * 1000).toISOString() },
+        ]),
+    ].join('\n');
+}
+
+export async function describeProxy(provider: NetworkProvider, proxyAddress: Address): Promise<string> {
+    await requireDeployed(provider, proxyAddress, 'Proxy');
+    const p = openProxy(provider, proxyAddress);
+    return [
+        `Proxy ${proxyAddress.toString()} (#${await p.getSeqno()} of Root ${(await p.getRoot()).toString()})`,
+        table([
+            { field: 'state', value: PROXY_STATE_NAMES[(await p.getState()).toString()] + ((await p.getDeactivated()) ? ' (deactivated)' : '') },
+            { field: 'operator', value: (await p.getOwner())?.toString() ?? '-' },
+            { field: 'endpoint', value: await p.getEndpoint() },
+            { field: 'stake', value: `${fromNano(await p.getStake())} TON` },
+            { field: 'pool / workers reserved / commission', value: [await p.getPool(), await p.getWorkersReserved(), await p.getCommission()].map((v) => fromNano(v) + ' TON').join(' / ') },
+            { field: 'open escrows', value: String(await p.getOpenEscrows()) },
+            { field: 'enclave ed25519 / x25519', value: `${bigIntToKey(await p.getEd25519Key()).toString('hex')} / ${bigIntToKey(await p.getX25519Key()).toString('hex')}` },
+            { field: 'image hash', value: bigIntToKey(await p.getImageHash()).toString('hex') },
+            { field: 'quote hash (re-verify the raw quote with cocoon-verify)', value: bigIntToKey(await p.getQuoteHash()).toString('hex') },
+            { field: 'certificate valid until', value: new Date(Number(await p.getValidUntil()) * 1000).toISOString() },
+        ]),
+    ].join('\n');
+}

@@ -1,0 +1,134 @@
+/**
+ * Provider operations: the GPU owner's stake and unbonding, and anyone's slashing evidence.
+ * Each function checks what the contract would refuse before anything is sent, then confirms
+ * the effect through getters and returns the figures it read there.
+ */
+import type { NetworkProvider } from '@ton/blueprint';
+import { Address, fromNano } from '@ton/core';
+import { equivocationReport, faultReportSubmission, OP_GAS, Provider, ProviderState, SLASH_GAS } from '../wrappers/Provider';
+import { Proxy } from '../wrappers/Proxy';
+import { bigIntToKey, parseFaultReport, parseWorkReceipt, SignedPayload, verifyCellSignature } from '../wrappers/payloads';
+import { chainNow } from './chain-time';
+import { confirm, requireDeployed } from './confirm';
+import { table } from './root';
+
+const STATE_NAMES: Record<string, string> = { '0': 'uninit', '1': 'active', '2': 'unbonding', '3': 'jailed', '4': 'exited' };
+
+function openProvider(provider: NetworkProvider, address: Address) {
+    return provider.open(Provider.fromAddress(address));
+}
+
+async function requireProviderOwner(provider: NetworkProvider, address: Address) {
+    await requireDeployed(provider, address, 'Provider');
+    const p = openProvider(provider, address);
+    const owner = await p.getOwner();
+    const me = provider.sender().address;
+    if (!owner || !me || !owner.equals(me)) throw new Error(`only the provider's owner ${owner?.toString() ?? '(none)'} may do this`);
+    return p;
+}
+
+function when(unix: bigint | number): string {
+    return new Date(Number(unix) * 1000).toISOString();
+}
+
+export async function providerAddStake(provider: NetworkProvider, o: { provider: Address; amount: bigint }): Promise<void> {
+    if (o.amount <= 0n) throw new Error('the amount must be positive');
+    const p = await requireProviderOwner(provider, o.provider);
+    const state = await p.getState();
+    if (state !== ProviderState.active && state !== ProviderState.jailed) throw new Error(`a ${STATE_NAMES[state.toString()]} provider takes no stake`);
+    const before = await p.getStake();
+    await p.send(provider.sender(), { value: o.amount + OP_GAS }, { $$type: 'ProviderAddStake', queryId: BigInt(Date.now()), amount: o.amount });
+    await confirm(provider, `stake +${fromNano(o.amount)} TON`, async () => (await p.getStake()) === before + o.amount);
+}
+
+export async function startUnbond(provider: NetworkProvider, o: { provider: Address }): Promise<{ unlockAt: number }> {
+    const p = await requireProviderOwner(provider, o.provider);
+    const state = await p.getState();
+    if (state === ProviderState.jailed) {
+        const until = await p.getJailedUntil();
+        if (BigInt(chainNow(provider)) < until) throw new Error(`jailed until ${when(until)}: unbonding starts after the jail period`);
+    } else if (state !== ProviderState.active) {
+        throw new Error(`a ${STATE_NAMES[state.toString()]} provider cannot start unbonding`);
+    }
+    await p.send(provider.sender(), { value: OP_GAS }, { $$type: 'ProviderStartUnbond', queryId: BigInt(Date.now()) });
+    await confirm(provider, 'unbonding', async () => (await p.getState()) === ProviderState.unbonding);
+    const unlockAt = Number(await p.getUnbondAt());
+    provider.ui().write(`stake can be withdrawn from ${when(unlockAt)}; slashing still applies until then`);
+    return { unlockAt };
+}
+
+export async function withdrawStake(provider: NetworkProvider, o: { provider: Address }): Promise<{ withdrawn: bigint }> {
+    const p = await requireProviderOwner(provider, o.provider);
+    if ((await p.getState()) !== ProviderState.unbonding) throw new Error('start unbonding first');
+    const at = await p.getUnbondAt();
+    if (BigInt(chainNow(provider)) < at) throw new Error(`the unbonding delay ends at ${when(at)}`);
+    const stake = await p.getStake();
+    await p.send(provider.sender(), { value: OP_GAS }, { $$type: 'ProviderWithdrawStake', queryId: BigInt(Date.now()) });
+    await confirm(provider, 'stake withdrawn, provider exited', async () => (await p.getState()) === ProviderState.exited);
+    return { withdrawn: stake };
+}
+
+/** Anyone: two receipts signed by the provider's worker key for one (proxy, request id) with different results. */
+export async function reportEquivocation(provider: NetworkProvider, o: { provider: Address; first: SignedPayload; second: SignedPayload }): Promise<{ slashed: bigint; bounty: bigint }> {
+    await requireDeployed(provider, o.provider, 'Provider');
+    const p = openProvider(provider, o.provider);
+    const state = await p.getState();
+    if (state === ProviderState.exited || state === ProviderState.uninit) throw new Error(`the provider is ${STATE_NAMES[state.toString()]}: nothing to slash`);
+    const key = bigIntToKey(await p.getEd25519Key());
+    for (const [name, r] of [['first', o.first], ['second', o.second]] as const) {
+        if (!verifyCellSignature(r.payload, r.signature, key)) throw new Error(`the ${name} receipt is not signed by this provider's worker key`);
+    }
+    const a = parseWorkReceipt(o.first.payload);
+    const b = parseWorkReceipt(o.second.payload);
+    if (!a.proxy.equals(b.proxy) || a.requestId !== b.requestId) throw new Error('the receipts are for different requests: no equivocation');
+    if (a.resultHash.equals(b.resultHash)) throw new Error('the receipts have the same result hash: no equivocation');
+    if (await p.getIsEquivocationRecorded(a.proxy, a.requestId)) throw new Error('this equivocation was already reported and slashed');
+    const params = await p.getSlashing();
+    const stake = await p.getStake();
+    const slashed = (stake * params.equivocationSlashBps) / 10000n;
+    const bounty = (slashed * params.bountyBps) / 10000n;
+    await p.send(provider.sender(), { value: SLASH_GAS }, equivocationReport(o.first, o.second, BigInt(Date.now())));
+    await confirm(provider, 'equivocation slashed, provider jailed', async () => (await p.getIsEquivocationRecorded(a.proxy, a.requestId)) && (await p.getStake()) === stake - slashed);
+    return { slashed, bounty };
+}
+
+/** Anyone: a fault report signed by an active proxy's enclave key, submitted to that Proxy. */
+export async function submitFaultReport(provider: NetworkProvider, o: { proxy: Address; providerSeqno: bigint; report: SignedPayload }): Promise<void> {
+    await requireDeployed(provider, o.proxy, 'Proxy');
+    const proxy = provider.open(Proxy.fromAddress(o.proxy));
+    const r = parseFaultReport(o.report.payload);
+    if (!r.proxy.equals(o.proxy)) throw new Error(`the report names proxy ${r.proxy.toString()}`);
+    if (r.validUntil <= chainNow(provider)) throw new Error(`the report expired at ${when(r.validUntil)}`);
+    if (!verifyCellSignature(o.report.payload, o.report.signature, bigIntToKey(await proxy.getEd25519Key()))) throw new Error("the signature is not the proxy enclave key's");
+    await requireDeployed(provider, r.provider, 'Provider');
+    const p = openProvider(provider, r.provider);
+    const seqno = await proxy.getSeqno();
+    const last = await p.getLastFaultReportId(seqno);
+    if (last !== null && r.reportId <= last) throw new Error(`report id ${r.reportId} is not above the last one from this proxy (${last})`);
+    await proxy.send(provider.sender(), { value: SLASH_GAS }, faultReportSubmission(o.report, o.providerSeqno, BigInt(Date.now())));
+    await confirm(provider, `fault report #${r.reportId} applied`, async () => (await p.getLastFaultReportId(seqno)) === r.reportId);
+}
+
+export async function describeProvider(provider: NetworkProvider, providerAddress: Address): Promise<string> {
+    await requireDeployed(provider, providerAddress, 'Provider');
+    const p = openProvider(provider, providerAddress);
+    const hw = await p.getHardware();
+    const models = await p.getModels();
+    const state = await p.getState();
+    return [
+        `Provider ${providerAddress.toString()} (#${await p.getSeqno()} of Root ${(await p.getRoot()).toString()})`,
+        table([
+            { field: 'state', value: STATE_NAMES[state.toString()] + ((await p.getIsEligible()) ? ' (eligible for work)' : '') },
+            { field: 'owner', value: (await p.getOwner())?.toString() ?? '-' },
+            { field: 'stake', value: `${fromNano(await p.getStake())} TON (slashed so far ${fromNano(await p.getSlashedTotal())} TON)` },
+            { field: 'hardware', value: hw ? `${hw.gpuCount} × ${hw.gpuModel}, ${hw.vramGiB} GiB` : '-' },
+            { field: 'expected uptime', value: `${Number(await p.getExpectedUptimeBps()) / 100} %` },
+            { field: 'models', value: models.keys().map((k) => bigIntToKey(k).toString('hex')).join(', ') },
+            { field: 'worker ed25519', value: bigIntToKey(await p.getEd25519Key()).toString('hex') },
+            { field: 'image hash', value: bigIntToKey(await p.getImageHash()).toString('hex') },
+            { field: 'quote hash (re-verify the raw quote with cocoon-verify)', value: bigIntToKey(await p.getQuoteHash()).toString('hex') },
+            { field: 'certificate valid until', value: when(await p.getValidUntil()) },
+            { field: 'unbond at / jailed until', value: `${(await p.getUnbondAt()) === 0n ? '-' : when(await p.getUnbondAt())} / ${(await p.getJailedUntil()) === 0n ? '-' : when(await p.getJailedUntil())}` },
+        ]),
+    ].join('\n');
+}
