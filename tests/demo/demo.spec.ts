@@ -27,7 +27,8 @@ describe('npm run demo', () => {
         expect(r.stdout).toMatch(/refund: [\d.]+ TON back to the client/);
         expect(r.stdout).toMatch(/slashed [\d.]+ TON/);
         expect(r.stdout).toMatch(/conservation: .* holds to the nanoTON/);
-        expect(r.stdout).toMatch(/gas per step/);
+        expect(r.stdout).toMatch(/gas per operation/);
+        expect(r.stdout).toMatch(/charge \(all requests\)\s+\d+\s+\d+/);
         expect(r.stdout).toMatch(/completion tokens\/s through proxy \+ worker/);
         expect(r.stdout).toMatch(/demo finished in/);
     }, 300_000);
