@@ -182,23 +182,35 @@ describe('worker: OpenAI-compatible API', () => {
 
     it('runs requests in parallel, queues one, answers 429 beyond, and cancels on client disconnect', async () => {
         const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'long answer please' }], max_tokens: 400, stream: true });
-        const controllers = [0, 1, 2, 3].map(() => new AbortController());
-        let refusal: { code: string; message: string } | undefined;
-        // Each accepted stream is dropped by its client right after the first chunk.
-        const statuses = await Promise.all(
-            controllers.map(async (c) => {
-                const r = await fetch(`${worker.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: c.signal });
-                if (r.status === 200) {
-                    await r.body?.getReader().read();
-                    c.abort();
-                } else refusal = ((await r.json()) as { error: { code: string; message: string } }).error;
-                return r.status;
-            }),
-        );
-        // 2 sequences + 1 queued are accepted; the 4th finds the queue full.
-        expect(statuses.filter((s) => s === 200).length).toBe(3);
-        expect(statuses.filter((s) => s === 429).length).toBe(1);
+        const post = (signal: AbortSignal) => fetch(`${worker.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal });
+        const load = async () => ((await getJson(`${worker.url}/health`)) as { load: Array<{ active: number; queued: number }> }).load[0];
+        const waitFor = async (ok: (l: { active: number; queued: number }) => boolean, what: string) => {
+            const t = Date.now();
+            while (!ok(await load())) {
+                if (Date.now() - t > 5000) throw new Error(`timed out waiting for ${what}`);
+                await new Promise((r) => setTimeout(r, 5));
+            }
+        };
+        // Step by step, so no stream can end or be dropped before the next request arrives.
+        const c = [0, 1, 2, 3].map(() => new AbortController());
+        const first = await post(c[0].signal);
+        const second = await post(c[1].signal);
+        expect([first.status, second.status]).toEqual([200, 200]); // both sequences busy
+        const third = post(c[2].signal); // admitted only when a sequence frees: queued
+        await waitFor((l) => l.queued === 1, 'the third request to queue');
+        const fourth = await post(c[3].signal);
+        expect(fourth.status).toBe(429); // the queue is full
+        const refusal = ((await fourth.json()) as { error: { code: string; message: string } }).error;
         expect(refusal).toMatchObject({ code: 'worker_busy', message: expect.stringMatching(/capacity/) });
+        // Each client drops its stream after the first chunk; the queued one then runs and is dropped too.
+        for (const [r, ctl] of [[first, c[0]], [second, c[1]]] as const) {
+            await r.body?.getReader().read();
+            ctl.abort();
+        }
+        const queued = await third;
+        expect(queued.status).toBe(200);
+        await queued.body?.getReader().read();
+        c[2].abort();
         const t0 = Date.now();
         for (;;) {
             const h = (await getJson(`${worker.url}/health`)) as { load: Array<{ active: number; queued: number }> };
