@@ -1,6 +1,6 @@
 /** Typed wrapper of the Proxy contract (contracts/proxy.tact). */
 import type { ContractProvider } from '@ton/core';
-import { loadGetterTupleParams, Params } from '../build/cocoon/cocoon_Proxy';
+import { loadGetterTuplePrices, loadGetterTupleSlashing, loadGetterTupleStakes, Params } from '../build/cocoon/cocoon_Proxy';
 
 export * from '../build/cocoon/cocoon_Proxy';
 
@@ -13,9 +13,13 @@ export const PROXY_OP_GAS = 20_000_000n;
 /**
  * The Proxy's Params snapshot (getter `params`), or null before its deploy. The generated
  * `getParams` cannot decode the optional nested struct the getter returns (it reads the
- * nested tuples as numbers); this reads them as the getter lays them out.
+ * nested tuples as numbers); this reads each nested struct from its own tuple.
  */
 export async function readProxyParams(provider: ContractProvider): Promise<Params | null> {
-    const tuple = (await provider.get('params', [])).stack.readTupleOpt();
-    return tuple ? loadGetterTupleParams(tuple) : null;
+    const t = (await provider.get('params', [])).stack.readTupleOpt();
+    if (!t) return null;
+    const prices = loadGetterTuplePrices(t.readTuple());
+    const stakes = loadGetterTupleStakes(t.readTuple());
+    const slashing = loadGetterTupleSlashing(t.readTuple());
+    return { $$type: 'Params', prices, stakes, slashing, tcbStatusMask: t.readBigNumber() };
 }
