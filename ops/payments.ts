@@ -7,7 +7,7 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, fromNano } from '@ton/core';
 import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, escrowFor, JobEscrow } from '../wrappers/JobEscrow';
-import { Proxy, PROXY_OP_GAS, ProxyState } from '../wrappers/Proxy';
+import { Proxy, PROXY_OP_GAS, ProxyState, readProxyParams } from '../wrappers/Proxy';
 import { WORKER_ACCOUNT_STORAGE, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
 import { bigIntToKey, parseChargePayload, parsePayoutPayload, verifyCellSignature } from '../wrappers/payloads';
 import { chargeAmount, payoutAmount } from '../wrappers/chargeAmount';
@@ -17,6 +17,9 @@ import { table } from './root';
 
 const STATE_NAMES: Record<string, string> = { '0': 'new', '1': 'opening', '2': 'open', '3': 'closing', '4': 'closed' };
 const PROXY_STATE_NAMES: Record<string, string> = { '0': 'uninit', '1': 'active', '2': 'closing', '3': 'closed' };
+
+/** What a wallet keeps back for its own transaction fee when it sends (checked before sending). */
+const WALLET_FEE_MARGIN = 10_000_000n;
 
 function me(provider: NetworkProvider): Address {
     const a = provider.sender().address;
@@ -36,6 +39,16 @@ function openProxy(provider: NetworkProvider, proxy: Address) {
     return provider.open(Proxy.fromAddress(proxy));
 }
 
+/** Refuses when the sending wallet holds less than `value` (plus a little for its own fee). */
+async function requireFunds(provider: NetworkProvider, value: bigint): Promise<void> {
+    const held = await balanceOf(provider, me(provider));
+    if (held < value + WALLET_FEE_MARGIN) throw new Error(`this wallet holds ${fromNano(held)} TON; the operation sends ${fromNano(value)} TON plus fees`);
+}
+
+function when(unix: bigint | number): string {
+    return new Date(Number(unix) * 1000).toISOString();
+}
+
 async function requireClient(provider: NetworkProvider, escrow: Address) {
     await requireDeployed(provider, escrow, 'JobEscrow');
     const e = openEscrowContract(provider, escrow);
@@ -52,6 +65,7 @@ export async function openEscrow(provider: NetworkProvider, o: { proxy: Address;
     const proxy = openProxy(provider, o.proxy);
     if ((await proxy.getState()) !== ProxyState.active || (await proxy.getDeactivated())) throw new Error('the proxy is not active: it takes no new escrows');
     if ((await proxy.getValidUntil()) <= BigInt(chainNow(provider))) throw new Error("the proxy's certificate has expired: it takes no new escrows until renewed");
+    if (o.deposit <= 0n) throw new Error('the deposit must be positive');
     const min = await proxy.getMinClientStake();
     const stake = o.stake ?? min;
     if (stake < min) throw new Error(`stake ${fromNano(stake)} TON is below the network's minimum client stake ${fromNano(min)} TON`);
@@ -61,8 +75,13 @@ export async function openEscrow(provider: NetworkProvider, o: { proxy: Address;
         const s = await escrow.getState();
         if (s !== EscrowState.closed) throw new Error(`this escrow is already ${STATE_NAMES[s.toString()]}; top it up instead`);
     }
+    await requireFunds(provider, o.deposit + ESCROW_OPEN_VALUE);
     await escrow.send(provider.sender(), { value: o.deposit + ESCROW_OPEN_VALUE }, { $$type: 'EscrowOpen', queryId: BigInt(Date.now()), deposit: o.deposit, stake });
-    await confirm(provider, `escrow ${escrow.address.toString()} open`, async () => (await provider.isContractDeployed(escrow.address)) && (await escrow.getState()) === EscrowState.open);
+    await confirm(
+        provider,
+        `escrow ${escrow.address.toString()} open with ${fromNano(o.deposit)} TON`,
+        async () => (await provider.isContractDeployed(escrow.address)) && (await escrow.getState()) === EscrowState.open && (await escrow.getBalance()) === o.deposit,
+    );
     return { address: escrow.address };
 }
 
@@ -71,6 +90,7 @@ export async function topUpEscrow(provider: NetworkProvider, o: { escrow: Addres
     const e = await requireClient(provider, o.escrow);
     if ((await e.getState()) !== EscrowState.open) throw new Error('only an open escrow takes top-ups');
     const before = await e.getBalance();
+    await requireFunds(provider, o.amount + ESCROW_OP_GAS);
     await e.send(provider.sender(), { value: o.amount + ESCROW_OP_GAS }, { $$type: 'EscrowTopUp', queryId: BigInt(Date.now()), amount: o.amount });
     await confirm(provider, `escrow balance +${fromNano(o.amount)} TON`, async () => (await e.getBalance()) === before + o.amount);
 }
@@ -95,7 +115,8 @@ export async function withdrawRefund(provider: NetworkProvider, o: { escrow: Add
     const owed = await e.getBalance();
     await e.send(provider.sender(), { value: ESCROW_FINISH_VALUE }, { $$type: 'EscrowFinishClose', queryId: BigInt(Date.now()) });
     await confirm(provider, 'escrow closed and refunded', async () => (await e.getState()) === EscrowState.closed);
-    return { refunded: owed };
+    // The client's ledger balance, all of it paid out (by the escrow, any shortfall by the Proxy's stake).
+    return { refunded: owed - (await e.getBalance()) };
 }
 
 // ------------------------------------------------------------------------------ settlement (anyone)
@@ -109,7 +130,12 @@ export async function submitCharge(provider: NetworkProvider, o: { escrow: Addre
     if (c.validUntil <= chainNow(provider)) throw new Error(`this charge expired at ${new Date(c.validUntil * 1000).toISOString()}`);
     const state = await e.getState();
     if (state !== EscrowState.open && state !== EscrowState.closing) throw new Error(`the escrow is ${STATE_NAMES[state.toString()]}: it takes no charges`);
+    if (state === EscrowState.closing && chainNow(provider) >= Number(await e.getUnlockAt())) throw new Error(`the escrow's close window ended at ${when(await e.getUnlockAt())}: charges are no longer honoured`);
     if (!verifyCellSignature(o.payload, o.signature, bigIntToKey(await e.getProxyKey()))) throw new Error("the signature is not the proxy enclave key's");
+    // A Proxy that is closed or deactivated refuses the charge after the escrow counted it: the payload would be spent for nothing.
+    const proxy = openProxy(provider, await e.getProxy());
+    if ((await proxy.getState()) === ProxyState.closed) throw new Error('the proxy is closed: it would refuse the charge and this payload would be spent');
+    if (await proxy.getDeactivated()) throw new Error('the proxy is deactivated by governance: it would refuse the charge and this payload would be spent');
     const l = await e.getLedger();
     const t = c.tokens;
     const seen = l.tokens;
@@ -118,13 +144,13 @@ export async function submitCharge(provider: NetworkProvider, o: { escrow: Addre
     const prices = await e.getPrices();
     const increase = chargeAmount(t, prices) - l.charged;
     if (increase > l.balance) throw new Error(`the charge (${fromNano(increase)} TON) is above the client's balance (${fromNano(l.balance)} TON)`);
+    await requireFunds(provider, ESCROW_CHARGE_VALUE);
     await e.send(provider.sender(), { value: ESCROW_CHARGE_VALUE }, { $$type: 'EscrowCharge', queryId: BigInt(Date.now()), payload: o.payload, signature: o.signature });
-    let charged = 0n;
-    await confirm(provider, 'charge accepted', async () => {
-        charged = (await e.getCharged()) - l.charged;
-        return charged > 0n;
+    await confirm(provider, `charge of ${fromNano(increase)} TON accepted`, async () => {
+        const now = await e.getLedger();
+        return now.charged > l.charged && now.balance === l.balance - (now.charged - l.charged);
     });
-    return { charged };
+    return { charged: (await e.getCharged()) - l.charged };
 }
 
 /** Submits a proxy-signed cumulative payout; deploys the WorkerAccount on its first payout. */
@@ -139,18 +165,23 @@ export async function submitPayout(
     if (!p.workerAccount.equals(o.workerAccount)) throw new Error(`this payout is addressed to ${p.workerAccount.toString()}`);
     if (p.validUntil <= chainNow(provider)) throw new Error(`this payout expired at ${new Date(p.validUntil * 1000).toISOString()}`);
     const proxy = openProxy(provider, o.proxy);
+    if ((await proxy.getState()) === ProxyState.closed) throw new Error('the proxy is closed: it pays no more fees');
     if (!verifyCellSignature(o.payload, o.signature, bigIntToKey(await proxy.getEd25519Key()))) throw new Error("the signature is not the proxy enclave key's");
     const deployed = await provider.isContractDeployed(account.address);
     const paidBefore = deployed ? await account.getPaidTokens() : 0n;
     if (deployed && (await account.getPendingTokens()) !== 0n) throw new Error('a payout of this account is in flight; wait for it');
     if (p.tokens <= paidBefore) throw new Error(`stale payout: ${p.tokens} tokens, already paid up to ${paidBefore}`);
-    const fee = payoutAmount(paidBefore, p.tokens, await proxy.getPrices());
+    const prices = await proxy.getPrices();
+    const fee = payoutAmount(paidBefore, p.tokens, prices);
     if (fee > (await proxy.getPool())) throw new Error(`the proxy's pool cannot pay ${fromNano(fee)} TON yet (settle charges first)`);
     const payeeBefore = await balanceOf(provider, o.payee);
-    const reserve = deployed ? 0n : WORKER_ACCOUNT_STORAGE;
+    // A new account (or one a refused first payout left short) keeps its storage reserve from this value.
+    const held = await balanceOf(provider, account.address);
+    const reserve = held < WORKER_ACCOUNT_STORAGE ? WORKER_ACCOUNT_STORAGE - held : 0n;
+    await requireFunds(provider, WORKER_PAYOUT_VALUE + reserve);
     await account.send(provider.sender(), { value: WORKER_PAYOUT_VALUE + reserve }, { $$type: 'WorkerPayout', queryId: BigInt(Date.now()), payload: o.payload, signature: o.signature });
     await confirm(provider, `payout up to ${p.tokens} tokens`, async () => (await provider.isContractDeployed(account.address)) && (await account.getPaidTokens()) === p.tokens);
-    const paid = fee;
+    const paid = ((await account.getPaidTokens()) - paidBefore) * prices.workerFeePerToken;
     const gained = (await balanceOf(provider, o.payee)) - payeeBefore;
     provider.ui().write(`payee balance change: ${fromNano(gained)} TON (fee ${fromNano(paid)} TON${o.payee.equals(me(provider)) ? ', less the gas this wallet paid' : ''})`);
     return { paid };
@@ -171,6 +202,7 @@ export async function proxyAddStake(provider: NetworkProvider, o: { proxy: Addre
     const proxy = await requireProxyOwner(provider, o.proxy);
     if ((await proxy.getState()) !== ProxyState.active) throw new Error('only an active proxy takes stake');
     const before = await proxy.getStake();
+    await requireFunds(provider, o.amount + PROXY_OP_GAS);
     await proxy.send(provider.sender(), { value: o.amount + PROXY_OP_GAS }, { $$type: 'ProxyAddStake', queryId: BigInt(Date.now()), amount: o.amount });
     await confirm(provider, `stake +${fromNano(o.amount)} TON`, async () => (await proxy.getStake()) === before + o.amount);
 }
@@ -185,7 +217,7 @@ export async function proxyWithdrawCommission(provider: NetworkProvider, o: { pr
     const pool = await proxy.getPool();
     await proxy.send(provider.sender(), { value: PROXY_OP_GAS }, { $$type: 'ProxyWithdrawCommission', queryId: BigInt(Date.now()), amount });
     await confirm(provider, `commission ${fromNano(amount)} TON withdrawn`, async () => (await proxy.getPool()) === pool - amount);
-    return { withdrawn: amount };
+    return { withdrawn: pool - (await proxy.getPool()) };
 }
 
 export async function proxyBeginClose(provider: NetworkProvider, o: { proxy: Address }): Promise<{ unlockAt: number }> {
@@ -201,6 +233,19 @@ export async function proxyFinishClose(provider: NetworkProvider, o: { proxy: Ad
     if ((await proxy.getState()) !== ProxyState.closing) throw new Error('begin closing first');
     const unlockAt = Number(await proxy.getUnlockAt());
     if (chainNow(provider) < unlockAt) throw new Error(`the close delay ends at ${new Date(unlockAt * 1000).toISOString()}`);
+    const openEscrows = await proxy.getOpenEscrows();
+    const reserved = await proxy.getWorkersReserved();
+    if (openEscrows !== 0n || reserved !== 0n) {
+        const params = await readProxyParams(provider.provider(o.proxy));
+        if (!params) throw new Error('the proxy has no params snapshot');
+        const timeout = unlockAt + Number(params.stakes.clientCloseDelay);
+        if (chainNow(provider) < timeout) {
+            throw new Error(
+                `obligations outstanding (${openEscrows} open escrow(s), ${fromNano(reserved)} TON reserved for workers): ` +
+                    `settle them, or finish closing from ${when(timeout)}`,
+            );
+        }
+    }
     await proxy.send(provider.sender(), { value: PROXY_OP_GAS }, { $$type: 'ProxyFinishClose', queryId: BigInt(Date.now()) });
     await confirm(provider, 'proxy closed, stake and pool returned', async () => (await proxy.getState()) === ProxyState.closed);
 }

@@ -5,8 +5,9 @@
  */
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address, fromNano } from '@ton/core';
-import { equivocationReport, faultReportSubmission, OP_GAS, Provider, ProviderState, SLASH_GAS } from '../wrappers/Provider';
-import { Proxy } from '../wrappers/Proxy';
+import { equivocationReport, faultReportSubmission, MAX_EQUIVOCATION_RECORDS, OP_GAS, Provider, ProviderState, SLASH_GAS } from '../wrappers/Provider';
+import { Proxy, ProxyState } from '../wrappers/Proxy';
+import { Root } from '../wrappers/Root';
 import { bigIntToKey, parseFaultReport, parseWorkReceipt, SignedPayload, verifyCellSignature } from '../wrappers/payloads';
 import { chainNow } from './chain-time';
 import { confirm, requireDeployed } from './confirm';
@@ -65,7 +66,7 @@ export async function withdrawStake(provider: NetworkProvider, o: { provider: Ad
     const stake = await p.getStake();
     await p.send(provider.sender(), { value: OP_GAS }, { $$type: 'ProviderWithdrawStake', queryId: BigInt(Date.now()) });
     await confirm(provider, 'stake withdrawn, provider exited', async () => (await p.getState()) === ProviderState.exited);
-    return { withdrawn: stake };
+    return { withdrawn: stake - (await p.getStake()) };
 }
 
 /** Anyone: two receipts signed by the provider's worker key for one (proxy, request id) with different results. */
@@ -83,12 +84,20 @@ export async function reportEquivocation(provider: NetworkProvider, o: { provide
     if (!a.proxy.equals(b.proxy) || a.requestId !== b.requestId) throw new Error('the receipts are for different requests: no equivocation');
     if (a.resultHash.equals(b.resultHash)) throw new Error('the receipts have the same result hash: no equivocation');
     if (await p.getIsEquivocationRecorded(a.proxy, a.requestId)) throw new Error('this equivocation was already reported and slashed');
-    const params = await p.getSlashing();
+    if ((await p.getEquivocationCount()) >= MAX_EQUIVOCATION_RECORDS) throw new Error(`the provider's evidence record is full (${MAX_EQUIVOCATION_RECORDS} equivocations)`);
+    const slashing = await p.getSlashing();
     const stake = await p.getStake();
-    const slashed = (stake * params.equivocationSlashBps) / 10000n;
-    const bounty = (slashed * params.bountyBps) / 10000n;
+    const expected = (stake * slashing.equivocationSlashBps) / 10000n;
+    const root = provider.open(Root.fromAddress(await p.getRoot()));
+    const treasury = await root.getTreasury();
     await p.send(provider.sender(), { value: SLASH_GAS }, equivocationReport(o.first, o.second, BigInt(Date.now())));
-    await confirm(provider, 'equivocation slashed, provider jailed', async () => (await p.getIsEquivocationRecorded(a.proxy, a.requestId)) && (await p.getStake()) === stake - slashed);
+    await confirm(provider, 'equivocation slashed, provider jailed', async () => (await p.getIsEquivocationRecorded(a.proxy, a.requestId)) && (await p.getStake()) === stake - expected);
+    // Slashed: what left the stake; of it, Root's treasury got all but the reporter's bounty.
+    const slashed = stake - (await p.getStake());
+    const credit = slashed - (slashed * slashing.bountyBps) / 10000n;
+    await confirm(provider, "slash credited to Root's treasury", async () => (await root.getTreasury()) - treasury >= credit);
+    const bounty = slashed - ((await root.getTreasury()) - treasury);
+    provider.ui().write(`slashed ${fromNano(slashed)} TON, bounty ${fromNano(bounty)} TON to ${provider.sender().address?.toString() ?? 'this wallet'}`);
     return { slashed, bounty };
 }
 
@@ -100,13 +109,33 @@ export async function submitFaultReport(provider: NetworkProvider, o: { proxy: A
     if (!r.proxy.equals(o.proxy)) throw new Error(`the report names proxy ${r.proxy.toString()}`);
     if (r.validUntil <= chainNow(provider)) throw new Error(`the report expired at ${when(r.validUntil)}`);
     if (!verifyCellSignature(o.report.payload, o.report.signature, bigIntToKey(await proxy.getEd25519Key()))) throw new Error("the signature is not the proxy enclave key's");
+    const now = chainNow(provider);
+    if ((await proxy.getState()) !== ProxyState.active || Number(await proxy.getValidUntil()) <= now) throw new Error('the proxy is not active with a current certificate: it forwards no reports');
+    // Root forwards only for a registered, active proxy and the provider registered under providerSeqno.
+    const root = provider.open(Root.fromAddress(await proxy.getRoot()));
+    const seqno = await proxy.getSeqno();
+    const record = await root.getProxy(seqno);
+    if (!record || !record.proxy.equals(o.proxy)) throw new Error(`Root has no proxy #${seqno} at this address`);
+    if (!record.active || (await proxy.getDeactivated())) throw new Error('governance deactivated this proxy: Root would refuse its reports');
+    const registered = await root.getProvider(o.providerSeqno);
+    if (!registered) throw new Error(`Root has no provider #${o.providerSeqno}`);
+    if (!registered.provider.equals(r.provider)) throw new Error(`the report names provider ${r.provider.toString()}, but #${o.providerSeqno} is ${registered.provider.toString()}`);
     await requireDeployed(provider, r.provider, 'Provider');
     const p = openProvider(provider, r.provider);
-    const seqno = await proxy.getSeqno();
+    const state = await p.getState();
+    if (state === ProviderState.exited || state === ProviderState.uninit) throw new Error(`the provider is ${STATE_NAMES[state.toString()]}: nothing to slash`);
     const last = await p.getLastFaultReportId(seqno);
     if (last !== null && r.reportId <= last) throw new Error(`report id ${r.reportId} is not above the last one from this proxy (${last})`);
+    const slashing = await p.getSlashing();
+    const w = await p.getFaultWindow();
+    if (now < Number(w.periodStart + slashing.faultPeriod)) {
+        if (w.reports >= slashing.faultReportsPerPeriod) throw new Error(`${w.reports} report(s) already slashed this period (the limit); try again from ${when(w.periodStart + slashing.faultPeriod)}`);
+        if (w.slashed >= (w.baseStake * slashing.faultCapBps) / 10000n) throw new Error(`this period's slashing cap is reached; try again from ${when(w.periodStart + slashing.faultPeriod)}`);
+    }
+    const stake = await p.getStake();
     await proxy.send(provider.sender(), { value: SLASH_GAS }, faultReportSubmission(o.report, o.providerSeqno, BigInt(Date.now())));
     await confirm(provider, `fault report #${r.reportId} applied`, async () => (await p.getLastFaultReportId(seqno)) === r.reportId);
+    provider.ui().write(`provider stake ${fromNano(stake)} → ${fromNano(await p.getStake())} TON`);
 }
 
 export async function describeProvider(provider: NetworkProvider, providerAddress: Address): Promise<string> {
