@@ -127,7 +127,7 @@ export async function submitCharge(provider: NetworkProvider, o: { escrow: Addre
     const e = openEscrowContract(provider, o.escrow);
     const c = parseChargePayload(o.payload);
     if (!c.escrow.equals(o.escrow)) throw new Error(`this charge is addressed to escrow ${c.escrow.toString()}`);
-    if (c.validUntil <= chainNow(provider)) throw new Error(`this charge expired at ${new Date(c.validUntil * 1000).toISOString()}`);
+    if (c.validUntil < chainNow(provider)) throw new Error(`this charge expired at ${new Date(c.validUntil * 1000).toISOString()}`);
     const state = await e.getState();
     if (state !== EscrowState.open && state !== EscrowState.closing) throw new Error(`the escrow is ${STATE_NAMES[state.toString()]}: it takes no charges`);
     if (state === EscrowState.closing && chainNow(provider) >= Number(await e.getUnlockAt())) throw new Error(`the escrow's close window ended at ${when(await e.getUnlockAt())}: charges are no longer honoured`);
@@ -147,8 +147,9 @@ export async function submitCharge(provider: NetworkProvider, o: { escrow: Addre
     await requireFunds(provider, ESCROW_CHARGE_VALUE);
     await e.send(provider.sender(), { value: ESCROW_CHARGE_VALUE }, { $$type: 'EscrowCharge', queryId: BigInt(Date.now()), payload: o.payload, signature: o.signature });
     await confirm(provider, `charge of ${fromNano(increase)} TON accepted`, async () => {
-        const now = await e.getLedger();
-        return now.charged > l.charged && now.balance === l.balance - (now.charged - l.charged);
+        // Confirmed by the counts (a charge whose price rounds to no nanoTON still moves them).
+        const now = (await e.getLedger()).tokens;
+        return now.prompt === t.prompt && now.cached === t.cached && now.completion === t.completion && now.reasoning === t.reasoning;
     });
     return { charged: (await e.getCharged()) - l.charged };
 }
@@ -163,7 +164,7 @@ export async function submitPayout(
     if (!account.address.equals(o.workerAccount)) throw new Error('the worker account is not the one of this (proxy, provider, payee)');
     const p = parsePayoutPayload(o.payload);
     if (!p.workerAccount.equals(o.workerAccount)) throw new Error(`this payout is addressed to ${p.workerAccount.toString()}`);
-    if (p.validUntil <= chainNow(provider)) throw new Error(`this payout expired at ${new Date(p.validUntil * 1000).toISOString()}`);
+    if (p.validUntil < chainNow(provider)) throw new Error(`this payout expired at ${new Date(p.validUntil * 1000).toISOString()}`);
     const proxy = openProxy(provider, o.proxy);
     if ((await proxy.getState()) === ProxyState.closed) throw new Error('the proxy is closed: it pays no more fees');
     if (!verifyCellSignature(o.payload, o.signature, bigIntToKey(await proxy.getEd25519Key()))) throw new Error("the signature is not the proxy enclave key's");
