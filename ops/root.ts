@@ -86,7 +86,8 @@ export async function setParams(provider: NetworkProvider, rootAddress: Address,
     await requireOwner(provider, rootAddress);
     const root = openRoot(provider, rootAddress);
     await root.send(provider.sender(), { value: GOVERNANCE_VALUE }, { $$type: 'SetParams', queryId: 0n, params });
-    await confirm(provider, 'params updated', async () => (await root.getParams()).prices.pricePerToken === params.prices.pricePerToken);
+    const same = (a: Params, b: Params) => JSON.stringify(a, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) === JSON.stringify(b, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+    await confirm(provider, 'params updated', async () => same(await root.getParams(), params));
 }
 
 /** Renders rows as an aligned text table. */

@@ -7,6 +7,7 @@ import { run as deployRootScript } from '../../scripts/deployRoot';
 import { run as setAttestorsScript } from '../../scripts/setAttestors';
 import { run as allowListScript } from '../../scripts/allowList';
 import { run as showRootScript } from '../../scripts/showRoot';
+import { run as setParamsScript } from '../../scripts/setParams';
 import { Root } from '../../wrappers/Root';
 import { AllowList } from '../../wrappers/Root';
 import { keyToBigInt } from '../../wrappers/payloads';
@@ -50,6 +51,20 @@ describe('operator scripts (Root) on the embedded sandbox', () => {
         expect(ui.lines.filter((l) => l.startsWith('confirmed:')).length).toBeGreaterThanOrEqual(3);
         await showRootScript(provider, ['--root', root.toString()]);
         expect(ui.lines.join('\n')).toContain(b.publicKey.toString('hex'));
+    });
+
+    it('setParams changes the named params and keeps the others', async () => {
+        const { provider, root, opened } = await setup();
+        const before = await opened.getParams();
+        await setParamsScript(provider, ['--root', root.toString(), '--price-per-token', '2000', '--min-client-stake', '2.5', '--bounty-bps', '500']);
+        const after = await opened.getParams();
+        expect(after.prices.pricePerToken).toBe(2000n);
+        expect(after.stakes.minClientStake).toBe(2_500_000_000n);
+        expect(after.slashing.bountyBps).toBe(500n);
+        expect(after.prices.workerFeePerToken).toBe(before.prices.workerFeePerToken);
+        expect(after.stakes.unbondDelay).toBe(before.stakes.unbondDelay);
+        await expect(setParamsScript(provider, ['--root', root.toString(), '--worker-fee-per-token', '5000'])).rejects.toThrow(/worker fee per token cannot exceed/);
+        await expect(setParamsScript(provider, ['--root', root.toString()])).rejects.toThrow(/name at least one param/);
     });
 
     it('refuses a non-owner before sending anything', async () => {
