@@ -27,7 +27,23 @@ function normSerial(bytes: Buffer): string {
     return bytes.subarray(i).toString('hex');
 }
 
+// Parsed certificates by DER bytes: the same roots, intermediates and PCK leaves come back
+// with every quote of a platform, and parsing is most of our own per-quote cost. A Cert is
+// never modified after parsing, so sharing one is safe. Bounded; the oldest entry goes first.
+const CERT_CACHE_SIZE = 512;
+const certCache = new Map<string, Cert>();
+
 export function parseCert(der: Buffer): Cert {
+    const key = der.toString('base64');
+    const hit = certCache.get(key);
+    if (hit) return hit;
+    const cert = parseCertUncached(Buffer.from(der));
+    if (certCache.size >= CERT_CACHE_SIZE) certCache.delete(certCache.keys().next().value as string);
+    certCache.set(key, cert);
+    return cert;
+}
+
+function parseCertUncached(der: Buffer): Cert {
     let x509: X509Certificate;
     try {
         x509 = new X509Certificate(der);
