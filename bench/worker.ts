@@ -22,7 +22,7 @@ import { defaultCpuThreads, loadNodeLlamaCpp } from '../worker-reference/worker/
 const ROOT = path.resolve(__dirname, '..');
 const PROMPTS = ['What is the price of a token?', 'Tell me about the network.', 'hello', 'Write a long answer about private inference on TON.', 'Why should I trust this worker?', 'Count to twenty.'];
 const MAX_TOKENS = Number(process.env.BENCH_MAX_TOKENS ?? 128);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6); // 6 x 6 prompts: small samples swing by ±5 %
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 60);
 const GPU = process.env.BENCH_GPU ?? 'off';
 

@@ -19,6 +19,9 @@ import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-reques
 import { GenerateResult, ModelEngine, TokenUsage } from './engine';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
 
+/** Longest a streamed piece of text waits to share an SSE event with the next ones. */
+const STREAM_FLUSH_MS = 5;
+
 export const HEADER_PROXY = 'x-cocoon-proxy';
 export const HEADER_REQUEST_ID = 'x-cocoon-request-id';
 
@@ -216,20 +219,40 @@ export class WorkerServer {
                 throw e;
             }
         }
+        // Streamed text goes out in SSE events of at most STREAM_FLUSH_MS of tokens: the first
+        // piece at once (time to first token), then whatever accumulated. One event per token
+        // costs more JS work (JSON, writes, the client's and the proxy's parsing) than a fast
+        // model spends generating it.
+        let pending = '';
+        let lastFlush = 0;
+        let flushTimer: NodeJS.Timeout | undefined;
+        const flush = () => {
+            if (flushTimer) clearTimeout(flushTimer);
+            flushTimer = undefined;
+            if (pending.length === 0 || res.destroyed) return;
+            const text = pending;
+            pending = '';
+            lastFlush = performance.now();
+            if (sealer) writeSse(res, chunk({ sealed: sealPiece(text) }, null));
+            else {
+                hasher.update(text);
+                writeSse(res, chunk({ content: text }, null));
+            }
+        };
         let result: GenerateResult;
         try {
             result = await admitted.run(
                 request.stream
                     ? (text) => {
-                          if (sealer) writeSse(res, chunk({ sealed: sealPiece(text) }, null));
-                          else {
-                              hasher.update(text);
-                              writeSse(res, chunk({ content: text }, null));
-                          }
+                          pending += text;
+                          if (performance.now() - lastFlush >= STREAM_FLUSH_MS) flush();
+                          else if (!flushTimer) flushTimer = setTimeout(flush, STREAM_FLUSH_MS);
                       }
                     : undefined,
             );
+            flush();
         } catch (e) {
+            if (flushTimer) clearTimeout(flushTimer);
             if (request.stream && res.headersSent) {
                 const err = e instanceof ApiError ? e : new ApiError(500, 'generation failed', 'server_error', 'internal_error');
                 if (!res.destroyed) {
