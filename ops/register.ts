@@ -13,13 +13,36 @@ import {
     tcbStatusName,
     verifyCellSignature,
 } from '../wrappers/payloads';
-import { AllowList, modelSet } from '../wrappers/Root';
+import { AllowList, modelSet, REGISTRATION_GAS } from '../wrappers/Root';
 import { openRoot } from './root';
 import { chainNow } from './chain-time';
 import { confirm, requireDeployed } from './confirm';
 
-/** What Root takes on top of the stake for gas (contracts/constants.tact REGISTRATION_GAS, plus margin). */
-export const REGISTRATION_VALUE = toNano('0.3');
+/** What a registration carries on top of the stake: Root's REGISTRATION_GAS plus a margin; the rest returns. */
+export const REGISTRATION_VALUE = REGISTRATION_GAS + toNano('0.1');
+
+/** Refuses a stake below Root's minimum for the role and a key that is already registered; returns the key. */
+async function checkStakeAndKey(min: bigint, stake: bigint, role: string, bundle: SignedCertificate, seqnoByKey: (key: bigint) => Promise<bigint | null>): Promise<bigint> {
+    if (stake < min) throw new Error(`stake ${stake} nanoTON is below Root's minimum ${role} stake ${min}`);
+    const key = keyToBigInt(parseAttestationCert(bundle.cert).ed25519Key);
+    if ((await seqnoByKey(key)) !== null) throw new Error(`a ${role} with this key is already registered`);
+    return key;
+}
+
+/** Waits until Root lists the key, then returns the child's seqno and address. */
+async function confirmRegistered(
+    provider: NetworkProvider,
+    role: string,
+    key: bigint,
+    seqnoByKey: (key: bigint) => Promise<bigint | null>,
+    addressOf: (seqno: bigint) => Promise<Address>,
+): Promise<{ seqno: bigint; address: Address }> {
+    let seqno: bigint | null = null;
+    await confirm(provider, `${role} registered`, async () => (seqno = await seqnoByKey(key)) !== null);
+    const address = await addressOf(seqno!);
+    provider.ui().write(`${role} #${seqno} at ${address.toString()}`);
+    return { seqno: seqno!, address };
+}
 
 /** Every reason Root would refuse `bundle` for `role`, empty when it would accept it. */
 export async function certificateProblems(provider: NetworkProvider, rootAddress: Address, bundle: SignedCertificate, role: Role): Promise<string[]> {
@@ -65,10 +88,8 @@ export interface RegisterProxyOptions {
 export async function registerProxy(provider: NetworkProvider, o: RegisterProxyOptions): Promise<{ seqno: bigint; address: Address }> {
     await refuseBadCertificate(provider, o.root, o.bundle, Role.Proxy);
     const root = openRoot(provider, o.root);
-    const min = (await root.getParams()).stakes.minProxyStake;
-    if (o.stake < min) throw new Error(`stake ${o.stake} nanoTON is below Root's minimum proxy stake ${min}`);
-    const key = keyToBigInt(parseAttestationCert(o.bundle.cert).ed25519Key);
-    if ((await root.getProxySeqnoByKey(key)) !== null) throw new Error('a proxy with this enclave key is already registered');
+    const bySeqno = (k: bigint) => root.getProxySeqnoByKey(k);
+    const key = await checkStakeAndKey((await root.getParams()).stakes.minProxyStake, o.stake, 'proxy', o.bundle, bySeqno);
     await root.send(provider.sender(), { value: o.stake + REGISTRATION_VALUE }, {
         $$type: 'RegisterProxy',
         queryId: BigInt(Date.now()),
@@ -77,11 +98,7 @@ export async function registerProxy(provider: NetworkProvider, o: RegisterProxyO
         stake: o.stake,
         endpoint: o.endpoint,
     });
-    let seqno: bigint | null = null;
-    await confirm(provider, 'proxy registered', async () => (seqno = await root.getProxySeqnoByKey(key)) !== null);
-    const address = await root.getProxyAddress(seqno!);
-    provider.ui().write(`proxy #${seqno} at ${address.toString()}`);
-    return { seqno: seqno!, address };
+    return confirmRegistered(provider, 'proxy', key, bySeqno, (n) => root.getProxyAddress(n));
 }
 
 export interface RegisterProviderOptions {
@@ -99,15 +116,13 @@ export interface RegisterProviderOptions {
 export async function registerProvider(provider: NetworkProvider, o: RegisterProviderOptions): Promise<{ seqno: bigint; address: Address }> {
     await refuseBadCertificate(provider, o.root, o.bundle, Role.Worker);
     const root = openRoot(provider, o.root);
-    const min = (await root.getParams()).stakes.minProviderStake;
-    if (o.stake < min) throw new Error(`stake ${o.stake} nanoTON is below Root's minimum provider stake ${min}`);
+    const bySeqno = (k: bigint) => root.getProviderSeqnoByKey(k);
+    const key = await checkStakeAndKey((await root.getParams()).stakes.minProviderStake, o.stake, 'provider', o.bundle, bySeqno);
     if (o.models.length === 0) throw new Error('a provider must serve at least one model');
     for (const m of o.models) {
         if (!(await root.getIsAllowed(BigInt(AllowList.model), keyToBigInt(m)))) throw new Error(`model ${m.toString('hex')} is not on Root's model list`);
     }
     if (o.expectedUptimeBps < 0 || o.expectedUptimeBps > 10000) throw new Error('expected uptime is in basis points (0..10000)');
-    const key = keyToBigInt(parseAttestationCert(o.bundle.cert).ed25519Key);
-    if ((await root.getProviderSeqnoByKey(key)) !== null) throw new Error('a provider with this worker key is already registered');
     const models: Dictionary<bigint, boolean> = modelSet(o.models);
     await root.send(provider.sender(), { value: o.stake + REGISTRATION_VALUE }, {
         $$type: 'RegisterProvider',
@@ -119,9 +134,5 @@ export async function registerProvider(provider: NetworkProvider, o: RegisterPro
         models,
         expectedUptimeBps: BigInt(o.expectedUptimeBps),
     });
-    let seqno: bigint | null = null;
-    await confirm(provider, 'provider registered', async () => (seqno = await root.getProviderSeqnoByKey(key)) !== null);
-    const address = await root.getProviderAddress(seqno!);
-    provider.ui().write(`provider #${seqno} at ${address.toString()}`);
-    return { seqno: seqno!, address };
+    return confirmRegistered(provider, 'provider', key, bySeqno, (n) => root.getProviderAddress(n));
 }
