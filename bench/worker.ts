@@ -5,12 +5,14 @@
  *   raw     node-llama-cpp in this process (chat wrapper + sequence.evaluate, like the worker)
  *   worker  streaming through the worker's HTTP API
  *   proxy   streaming through proxy + worker
- * tokens/s = completion tokens / wall time of the request; TTFT = time to the first content
- * chunk (raw: to the first generated token). Proxy added latency: 1-token non-streaming
- * requests straight to the worker vs through the proxy, interleaved.
+ * The three take turns request by request. tokens/s = completion tokens / wall time of the
+ * requests; TTFT = time to the first content chunk (raw: to the first generated token).
+ * Proxy added latency: 1-token non-streaming requests straight to the worker vs through the
+ * proxy, interleaved. The client is a keep-alive node:http agent.
  */
 import { spawnCli } from '../worker-reference/launch';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Address } from '@ton/core';
@@ -25,6 +27,12 @@ const MAX_TOKENS = Number(process.env.BENCH_MAX_TOKENS ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6); // 6 x 6 prompts: small samples swing by ±5 %
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 60);
 const GPU = process.env.BENCH_GPU ?? 'off';
+
+interface Row {
+    tokens: number;
+    ms: number;
+    ttft: number;
+}
 
 interface RunStats {
     requests: number;
@@ -45,32 +53,65 @@ function rssMb(pid: number): number {
     return m ? r2(Number(m[1]) / 1024) : 0;
 }
 
-async function streamOnce(url: string, prompt: string, headers: Record<string, string>): Promise<{ tokens: number; ms: number; ttft: number }> {
-    const t0 = performance.now();
-    const r = await fetch(`${url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: prompt }], max_tokens: MAX_TOKENS, temperature: 0.8, seed: 1, stream: true, stream_options: { include_usage: true } }),
+const agent = new http.Agent({ keepAlive: true });
+
+/**
+ * One POST through a keep-alive node:http agent. The benchmark's client is kept minimal so
+ * the figures measure the worker and the proxy, not a client library (undici's fetch costs
+ * about 1 ms more per request here); tests/worker checks the official `openai` client.
+ */
+function post(url: string, body: unknown, headers: Record<string, string>, onData: (text: string) => void): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const u = new URL(`${url}/v1/chat/completions`);
+        const payload = JSON.stringify(body);
+        const req = http.request(
+            { hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...headers } },
+            (res) => {
+                res.setEncoding('utf8');
+                res.on('data', onData);
+                res.on('end', () => resolve(res.statusCode ?? 0));
+                res.on('error', reject);
+            },
+        );
+        req.on('error', reject);
+        req.end(payload);
     });
-    if (!r.body || r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
-    const reader = r.body.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
+}
+
+async function streamOnce(url: string, prompt: string, headers: Record<string, string>): Promise<Row> {
+    const t0 = performance.now();
     let ttft = -1;
     let tokens = 0;
-    for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        if (ttft < 0 && buf.includes('"content":"') && /"content":"[^"]/.test(buf)) ttft = performance.now() - t0;
-        const m = /"completion_tokens":(\d+)/.exec(buf);
-        if (m) tokens = Number(m[1]);
-        if (buf.length > 1 << 16) buf = buf.slice(-4096);
-    }
+    let tail = '';
+    let body = '';
+    const status = await post(
+        url,
+        { model: 'bench', messages: [{ role: 'user', content: prompt }], max_tokens: MAX_TOKENS, temperature: 0.8, seed: 1, stream: true, stream_options: { include_usage: true } },
+        headers,
+        (text) => {
+            if (ttft < 0 && /"content":"[^"]/.test(text)) ttft = performance.now() - t0;
+            const m = /"completion_tokens":(\d+)/.exec(tail + text);
+            if (m) tokens = Number(m[1]);
+            tail = text.slice(-64); // a match may straddle two reads
+            if (body.length < 4096) body += text;
+        },
+    );
+    if (status !== 200) throw new Error(`HTTP ${status}: ${body}`);
     return { tokens, ms: performance.now() - t0, ttft };
 }
 
-function summarize(rows: Array<{ tokens: number; ms: number; ttft: number }>): RunStats {
+/** A 1-token non-streaming request; returns its wall time. */
+async function minimalRequest(url: string, headers: Record<string, string>): Promise<number> {
+    const t0 = performance.now();
+    let body = '';
+    const status = await post(url, { model: 'bench', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, headers, (text) => {
+        body += text;
+    });
+    if (status !== 200) throw new Error(`HTTP ${status}: ${body}`);
+    return performance.now() - t0;
+}
+
+function summarize(rows: Row[]): RunStats {
     const tokens = rows.reduce((a, r) => a + r.tokens, 0);
     const ms = rows.reduce((a, r) => a + r.ms, 0);
     return { requests: rows.length, completion_tokens: tokens, tokens_per_s: r2((tokens / ms) * 1000), ttft_ms_p50: r2(pct(rows.map((r) => r.ttft), 50)), ttft_ms_p95: r2(pct(rows.map((r) => r.ttft), 95)) };
@@ -91,25 +132,20 @@ async function main(): Promise<void> {
     const ctx = await lm.createContext({ contextSize: 2048, sequences: 1, threads });
     const wrapper = lib.resolveChatWrapper(lm) ?? new lib.GeneralChatWrapper();
     const seq = ctx.getSequence();
-    const rawRows: Array<{ tokens: number; ms: number; ttft: number }> = [];
-    for (let round = 0; round < ROUNDS + 1; round++) {
-        for (const prompt of PROMPTS) {
-            const t0 = performance.now();
-            const tokens = wrapper.generateContextState({ chatHistory: [{ type: 'user', text: prompt }, { type: 'model', response: [] }] }).contextText.tokenize(lm.tokenizer);
-            await seq.clearHistory();
-            let n = 0;
-            let ttft = -1;
-            for await (const t of seq.evaluate(tokens, { temperature: 0.8, seed: 1, yieldEogToken: true })) {
-                if (ttft < 0) ttft = performance.now() - t0;
-                n++;
-                if (lm.isEogToken(t) || n >= MAX_TOKENS) break;
-            }
-            if (round > 0) rawRows.push({ tokens: n, ms: performance.now() - t0, ttft }); // round 0 warms up
+    /** One request straight on node-llama-cpp, the way the worker drives it (chat template, evaluate). */
+    const rawOnce = async (prompt: string): Promise<Row> => {
+        const t0 = performance.now();
+        const tokens = wrapper.generateContextState({ chatHistory: [{ type: 'user', text: prompt }, { type: 'model', response: [] }] }).contextText.tokenize(lm.tokenizer);
+        await seq.clearHistory();
+        let n = 0;
+        let ttft = -1;
+        for await (const t of seq.evaluate(tokens, { temperature: 0.8, seed: 1, yieldEogToken: true })) {
+            if (ttft < 0) ttft = performance.now() - t0;
+            n++;
+            if (lm.isEogToken(t) || n >= MAX_TOKENS) break;
         }
-    }
-    const benchRssBefore = rssMb(process.pid);
-    await ctx.dispose();
-    await lm.dispose();
+        return { tokens: n, ms: performance.now() - t0, ttft };
+    };
 
     // --- worker and proxy processes
     const workerSeed = Buffer.alloc(32, 7);
@@ -132,46 +168,43 @@ async function main(): Promise<void> {
     const purl = `http://127.0.0.1:${proxy.port}`;
     const auth = { authorization: `Bearer ${escrow.toString()}` };
     try {
-        const workerRows: Array<{ tokens: number; ms: number; ttft: number }> = [];
-        const proxyRows: Array<{ tokens: number; ms: number; ttft: number }> = [];
+        // The three paths take turns, request by request (the order rotates every round), so
+        // each sees the same machine: on a shared machine, load that comes and goes would
+        // otherwise land on one path and not the others. Round 0 warms up.
+        const paths: Array<{ rows: Row[]; once: (prompt: string) => Promise<Row> }> = [
+            { rows: [], once: rawOnce },
+            { rows: [], once: (prompt) => streamOnce(wurl, prompt, {}) },
+            { rows: [], once: (prompt) => streamOnce(purl, prompt, auth) },
+        ];
         for (let round = 0; round < ROUNDS + 1; round++) {
             for (const prompt of PROMPTS) {
-                const a = await streamOnce(wurl, prompt, {});
-                const b = await streamOnce(purl, prompt, auth);
-                if (round > 0) {
-                    workerRows.push(a);
-                    proxyRows.push(b);
+                for (let k = 0; k < paths.length; k++) {
+                    const p = paths[(k + round) % paths.length];
+                    const row = await p.once(prompt);
+                    if (round > 0) p.rows.push(row);
                 }
             }
+            console.error(`round ${round}/${ROUNDS} done`);
         }
+        const [rawRows, workerRows, proxyRows] = paths.map((p) => p.rows);
+        const benchRss = rssMb(process.pid);
         // Proxy added latency on minimal requests (1 token, non-streaming), interleaved.
         const direct: number[] = [];
         const via: number[] = [];
-        const one = async (url: string, headers: Record<string, string>) => {
-            const t0 = performance.now();
-            const r = await fetch(`${url}/v1/chat/completions`, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json', ...headers },
-                body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }),
-            });
-            await r.arrayBuffer();
-            if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-            return performance.now() - t0;
-        };
         for (let i = 0; i < 10; i++) {
-            await one(wurl, {});
-            await one(purl, auth);
+            await minimalRequest(wurl, {});
+            await minimalRequest(purl, auth);
         }
         for (let i = 0; i < LATENCY_SAMPLES; i++) {
-            direct.push(await one(wurl, {}));
-            via.push(await one(purl, auth));
+            direct.push(await minimalRequest(wurl, {}));
+            via.push(await minimalRequest(purl, auth));
         }
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
         const prox = summarize(proxyRows);
         const result = {
             date: new Date().toISOString(),
-            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: 'shared CPU: other jobs were running; numbers are noisy' },
+            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'raw, worker and proxy requests interleaved' },
             model: { file: path.basename(model), sha256: hash, generated: process.env.BENCH_MODEL ? false : 'tiny, seed 1 (64-wide, 2 layers)' },
             backend: GPU === 'off' ? 'cpu' : 'cuda',
             threads,
@@ -190,7 +223,7 @@ async function main(): Promise<void> {
                 added_p50: r2(pct(via, 50) - pct(direct, 50)),
                 added_p95: r2(pct(via, 95) - pct(direct, 95)),
             },
-            rss_mb: { bench_process_with_raw_model: benchRssBefore, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number) },
+            rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number) },
         };
         const out = path.join(ROOT, 'bench', 'results', 'worker.json');
         fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
@@ -198,6 +231,8 @@ async function main(): Promise<void> {
     } finally {
         worker.proc.kill('SIGTERM');
         proxy.proc.kill('SIGTERM');
+        await ctx.dispose();
+        await lm.dispose();
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }

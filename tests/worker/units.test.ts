@@ -16,6 +16,9 @@ import { Ledger } from '../../worker-reference/proxy/ledger';
 import { SequencePool } from '../../worker-reference/worker/sequence-pool';
 import { StopScanner } from '../../worker-reference/worker/text-stream';
 import { tmpDir } from './helpers';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { SseBatch } from '../../worker-reference/common/http';
 
 const dir = tmpDir('cocoon-units-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -200,5 +203,55 @@ describe('ledger', () => {
         expect(text[0]).toContain('"prompt":"99"');
         fs.writeFileSync(wal, text.join('\n'));
         expect(() => Ledger.open(d)).toThrow(/damaged/);
+    });
+});
+
+describe('server-sent events in batches (SseBatch)', () => {
+    /** A response that records each system-call-level write. */
+    function recordingResponse() {
+        const writes: string[] = [];
+        const res = new http.ServerResponse(new http.IncomingMessage(new net.Socket()));
+        const socket = new net.Socket();
+        socket.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+            writes.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+            const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+            cb?.();
+            return true;
+        }) as typeof socket.write;
+        res.assignSocket(socket);
+        return { res, writes };
+    }
+
+    it('sends nothing until flushed, then the head and every added event in one write', () => {
+        const { res, writes } = recordingResponse();
+        const sse = new SseBatch(res);
+        sse.add({ a: 1 });
+        sse.add({ b: 2 });
+        expect(sse.sent).toBe(false);
+        expect(writes).toHaveLength(0);
+        sse.flush();
+        expect(sse.sent).toBe(true);
+        expect(writes).toHaveLength(1);
+        expect(writes[0]).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-type: text\/event-stream[\s\S]*\r\n\r\n/i);
+        expect(writes[0]).toContain('data: {"a":1}\n\ndata: {"b":2}\n\n');
+    });
+
+    it('ends with what is left in one write and ignores flushes after the end', () => {
+        const { res, writes } = recordingResponse();
+        const sse = new SseBatch(res);
+        sse.add({ a: 1 });
+        sse.flush();
+        sse.add({ done: true });
+        sse.add('[DONE]');
+        sse.end();
+        const after = writes.length;
+        sse.add({ late: true });
+        sse.flush();
+        sse.end();
+        expect(writes.length).toBe(after);
+        const body = writes.slice(1).join('');
+        expect(body).toContain('data: {"done":true}\n\ndata: [DONE]\n\n');
+        expect(body).not.toContain('late');
+        expect(res.writableEnded).toBe(true);
     });
 });

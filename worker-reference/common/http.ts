@@ -79,14 +79,62 @@ export function parseJsonObject(body: Buffer): Record<string, unknown> {
     return v as Record<string, unknown>;
 }
 
-/** Writes one server-sent event carrying JSON (or the literal [DONE]). */
-export function writeSse(res: http.ServerResponse, data: unknown | '[DONE]'): void {
-    res.write(`data: ${data === '[DONE]' ? '[DONE]' : JSON.stringify(data)}\n\n`);
+/** One server-sent event carrying JSON (or the literal [DONE]). */
+export function sseEvent(data: unknown): string {
+    return `data: ${data === '[DONE]' ? '[DONE]' : JSON.stringify(data)}\n\n`;
 }
 
-export function startSse(res: http.ServerResponse, headers: Record<string, string> = {}): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
-    res.flushHeaders();
+/**
+ * Server-sent events written in batches: events are added, and go out together on `flush`
+ * (the response head with the first batch). Each write to a socket is a system call that can
+ * cost more than a fast model takes to generate a token, and on the generating process it
+ * delays the next token.
+ */
+export class SseBatch {
+    private out = '';
+    private started = false;
+    constructor(
+        private readonly res: http.ServerResponse,
+        private readonly headers: Record<string, string> = {},
+    ) {}
+
+    /** Whether anything (the 200 head included) has gone out. */
+    get sent(): boolean {
+        return this.started;
+    }
+
+    add(data: unknown): void {
+        this.out += sseEvent(data);
+    }
+
+    /** Adds an event already encoded as `data: ...\n\n` text. */
+    addRaw(event: string): void {
+        this.out += event;
+    }
+
+    flush(): void {
+        if (this.res.destroyed || this.res.writableEnded) return;
+        this.start();
+        if (this.out.length === 0) return;
+        const text = this.out;
+        this.out = '';
+        this.res.write(text);
+    }
+
+    /** Sends what is left and ends the response. */
+    end(): void {
+        if (this.res.destroyed || this.res.writableEnded) return;
+        this.start();
+        const text = this.out;
+        this.out = '';
+        this.res.end(text);
+    }
+
+    private start(): void {
+        if (this.started) return;
+        this.started = true;
+        this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...this.headers });
+    }
 }
 
 export function log(component: string, msg: string, fields: Record<string, unknown> = {}): void {

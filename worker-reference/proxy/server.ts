@@ -14,7 +14,7 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
-import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, startSse, writeSse } from '../common/http';
+import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { ProxyConfig } from './config';
 import { EscrowReader } from './escrow';
@@ -348,7 +348,8 @@ export class ProxyServer {
 
     private relayStream(up: Upstream, res: http.ServerResponse, ctx: { worker: WorkerState; requestId: bigint; escrow: Address }, clientWantsUsage: boolean): Promise<void> {
         return new Promise((resolve) => {
-            startSse(res);
+            // Events go to the client in one write per chunk read from the worker.
+            const out = new SseBatch(res);
             const parser = new SseParser();
             const hash = crypto.createHash('sha256');
             let receipt: unknown;
@@ -358,9 +359,10 @@ export class ProxyServer {
             const fail = (message: string, code: string) => {
                 if (finished) return;
                 finished = true;
-                if (!res.destroyed) {
-                    writeSse(res, { error: { message, type: 'server_error', param: null, code } });
-                    res.end();
+                if (!out.sent && !res.destroyed) sendError(res, new ApiError(502, message, 'server_error', code));
+                else {
+                    out.add({ error: { message, type: 'server_error', param: null, code } });
+                    out.end();
                 }
                 up.req.destroy();
                 resolve();
@@ -376,8 +378,8 @@ export class ProxyServer {
                         return;
                     }
                     finished = true;
-                    writeSse(res, '[DONE]');
-                    res.end();
+                    out.add('[DONE]');
+                    out.end();
                     resolve();
                     return;
                 }
@@ -390,8 +392,8 @@ export class ProxyServer {
                 }
                 if (chunk.error) {
                     finished = true;
-                    res.write(`data: ${data}\n\n`);
-                    res.end();
+                    out.addRaw(`data: ${data}\n\n`);
+                    out.end();
                     resolve();
                     return;
                 }
@@ -403,11 +405,16 @@ export class ProxyServer {
                     usage = chunk.usage as UsageJson;
                     if (!clientWantsUsage) return;
                 }
-                res.write(`data: ${data}\n\n`);
+                out.addRaw(`data: ${data}\n\n`);
             };
             up.res.setEncoding('utf8');
             up.res.on('data', (c: string) => {
-                for (const data of parser.push(c)) chain = chain.then(() => onEvent(data));
+                const events = parser.push(c);
+                if (events.length === 0) return;
+                for (const data of events) chain = chain.then(() => onEvent(data));
+                chain = chain.then(() => {
+                    if (!finished) out.flush();
+                });
             });
             up.res.on('end', () => {
                 chain = chain.then(() => fail('the worker ended the stream without a receipt', 'worker_failed'));

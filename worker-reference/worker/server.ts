@@ -11,7 +11,7 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
-import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, startSse, writeSse } from '../common/http';
+import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { NodeIdentity } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
@@ -210,39 +210,37 @@ export class WorkerServer {
             stop,
             signal: abort.signal,
         });
-        if (request.stream) {
-            try {
-                startSse(res);
-                writeSse(res, chunk({ role: 'assistant', content: '' }, null));
-            } catch (e) {
-                admitted.release();
-                throw e;
-            }
-        }
         // Streamed text goes out in SSE events of at most STREAM_FLUSH_MS of tokens: the first
-        // piece at once (time to first token), then whatever accumulated. One event per token
-        // costs more JS work (JSON, writes, the client's and the proxy's parsing) than a fast
-        // model spends generating it.
+        // piece at once (time to first token, together with the 200 head and the role chunk),
+        // then whatever accumulated. One event per token costs more JS work and more system
+        // calls (JSON, writes, the client's and the proxy's parsing) than a fast model spends
+        // generating it.
+        const sse = request.stream ? new SseBatch(res) : undefined;
+        sse?.add(chunk({ role: 'assistant', content: '' }, null));
         let pending = '';
         let lastFlush = 0;
         let flushTimer: NodeJS.Timeout | undefined;
-        const flush = () => {
+        const takePending = () => {
             if (flushTimer) clearTimeout(flushTimer);
             flushTimer = undefined;
-            if (pending.length === 0 || res.destroyed) return;
+            if (pending.length === 0 || !sse) return;
             const text = pending;
             pending = '';
-            lastFlush = performance.now();
-            if (sealer) writeSse(res, chunk({ sealed: sealPiece(text) }, null));
+            if (sealer) sse.add(chunk({ sealed: sealPiece(text) }, null));
             else {
                 hasher.update(text);
-                writeSse(res, chunk({ content: text }, null));
+                sse.add(chunk({ content: text }, null));
             }
+        };
+        const flush = () => {
+            takePending();
+            lastFlush = performance.now();
+            sse?.flush();
         };
         let result: GenerateResult;
         try {
             result = await admitted.run(
-                request.stream
+                sse
                     ? (text) => {
                           pending += text;
                           if (performance.now() - lastFlush >= STREAM_FLUSH_MS) flush();
@@ -250,15 +248,14 @@ export class WorkerServer {
                       }
                     : undefined,
             );
-            flush();
+            takePending();
         } catch (e) {
             if (flushTimer) clearTimeout(flushTimer);
-            if (request.stream && res.headersSent) {
+            if (sse?.sent) {
+                // The 200 head is out: the error travels as an event, as OpenAI's API does.
                 const err = e instanceof ApiError ? e : new ApiError(500, 'generation failed', 'server_error', 'internal_error');
-                if (!res.destroyed) {
-                    writeSse(res, { error: { message: err.message, type: err.type, param: err.param, code: err.code } });
-                    res.end();
-                }
+                sse.add({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+                sse.end();
                 return;
             }
             throw e;
@@ -289,11 +286,11 @@ export class WorkerServer {
             ttft_ms: Math.round(result.firstTokenMs),
             ms: Math.round(ms),
         });
-        if (request.stream) {
-            writeSse(res, chunk({}, result.finishReason, { receipt }));
-            if (request.includeUsage) writeSse(res, { ...chunk({}, null), choices: [], usage: usageJson(result.usage) });
-            writeSse(res, '[DONE]');
-            res.end();
+        if (sse) {
+            sse.add(chunk({}, result.finishReason, { receipt }));
+            if (request.includeUsage) sse.add({ ...chunk({}, null), choices: [], usage: usageJson(result.usage) });
+            sse.add('[DONE]');
+            sse.end();
             return;
         }
         sendJson(res, 200, {
