@@ -62,7 +62,7 @@ export class ApiKeyFormatError extends Error {}
  * has a colon of its own), so the secret is what follows the last colon.
  */
 export function parseEscrowApiKey(key: string): { escrow: Address; secret: Buffer } {
-    if (Address.isFriendly(key) || Address.isRaw(key)) throw new ApiKeyFormatError('the API key is "<escrow address>:<secret hex>"; the escrow address alone is not a key');
+    if (Address.isFriendly(key) || /^-?\d+:[0-9a-fA-F]{64}$/.test(key)) throw new ApiKeyFormatError('the API key is "<escrow address>:<secret hex>"; the escrow address alone is not a key');
     const colon = key.lastIndexOf(':');
     if (colon < 0) throw new ApiKeyFormatError('the API key is "<escrow address>:<secret hex>"; the escrow address alone is not a key');
     const address = key.slice(0, colon);
