@@ -36,6 +36,10 @@ beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cocoon-ops-'));
 });
 beforeEach(async () => reset(w));
+// A usage error sets process.exitCode = 2; it must not outlive its test (jest would exit with it).
+afterEach(() => {
+    process.exitCode = undefined;
+});
 
 /** The value after `prefix` in the last line the scripts printed that starts with it. */
 function printed(prefix: string): string {
