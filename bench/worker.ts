@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { Address } from '@ton/core';
 import { sha256File } from '../worker-reference/common/hash';
 import { identityFromSeed } from '../worker-reference/crypto/keys';
+import { escrowSecretHash, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders, secretHashBytes } from '../worker-reference/client/api-key';
 import { generateModel } from '../worker-reference/model/generate';
 import { defaultCpuThreads, loadNodeLlamaCpp } from '../worker-reference/worker/llama';
 
@@ -152,6 +153,8 @@ async function main(): Promise<void> {
     const worker = await spawnCli('cocoon-worker.js', ['--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', workerSeed.toString('hex')]);
     const wid = identityFromSeed(workerSeed);
     const escrow = new Address(0, Buffer.alloc(32, 1));
+    // The client's API secret: the proxy's config holds only its hash, as the escrow on chain would.
+    const secret = generateEscrowSecret();
     const config = path.join(dir, 'proxy.json');
     fs.writeFileSync(
         config,
@@ -160,13 +163,13 @@ async function main(): Promise<void> {
             keySeed: Buffer.alloc(32, 50).toString('hex'),
             dataDir: path.join(dir, 'proxy-data'),
             workers: [{ name: 'w', endpoint: `http://127.0.0.1:${worker.port}`, ed25519Key: wid.ed25519.publicKey.toString('hex'), modelHashes: [hash], workerAccount: new Address(0, Buffer.alloc(32, 2)).toString() }],
-            escrows: { [escrow.toString()]: { balance: '1000000000000000' } },
+            escrows: { [escrow.toString()]: { balance: '1000000000000000', secretHash: secretHashBytes(escrowSecretHash(secret)).toString('hex') } },
         }),
     );
     const proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
     const wurl = `http://127.0.0.1:${worker.port}`;
     const purl = `http://127.0.0.1:${proxy.port}`;
-    const auth = { authorization: `Bearer ${escrow.toString()}` };
+    const auth = proxyAuthHeaders(formatEscrowApiKey(escrow, secret));
     try {
         // The three paths take turns, request by request (the order rotates every round), so
         // each sees the same machine: on a shared machine, load that comes and goes would

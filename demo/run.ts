@@ -6,7 +6,8 @@
  *     REPORTDATA); the verifier checks them; the attestor signs certificates; both register with stake
  *  3. a tiny GGUF model is generated; the reference worker (child process, llama.cpp) and the
  *     proxy router (HTTP on localhost, escrows read from the chain) start
- *  4. a client opens an escrow and sends sealed, streamed prompts through the proxy
+ *  4. a client opens an escrow (storing the hash of its API secret) and sends sealed, streamed
+ *     prompts through the proxy with its API key; the bare escrow address is refused
  *  5. one charge and one payout settle every request; the client closes and is refunded; a
  *     (simulated) equivocating worker is reported and slashed
  *  6. a summary: balances before/after with conservation, gas per transaction, tokens by kind,
@@ -42,9 +43,11 @@ import { Ledger } from '../worker-reference/proxy/ledger';
 import { ProxyServer } from '../worker-reference/proxy/server';
 import { SseParser } from '../worker-reference/proxy/sse';
 import { sealChatRequest, SealedAnswerReader } from '../worker-reference/client/sealed-client';
+import { apiKeyMatches, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders } from '../worker-reference/client/api-key';
 import { SealedPiece } from '../worker-reference/crypto/seal';
 import { AllowList, defaultParams } from '../wrappers/Root';
 import { Proxy } from '../wrappers/Proxy';
+import { JobEscrow } from '../wrappers/JobEscrow';
 import { Provider } from '../wrappers/Provider';
 import { buildWorkReceipt, parseWorkReceipt, Role, signPayload, SignedPayload, TokenCounts } from '../wrappers/payloads';
 import { Cell } from '@ton/core';
@@ -86,12 +89,12 @@ interface Answer {
     receipt: { boc: string; signature: string; request_id: string };
 }
 
-/** One sealed, streamed chat completion through the proxy; returns the decrypted answer. */
-async function askSealed(proxyUrl: string, escrow: Address, worker: NodeIdentity, prompt: string): Promise<Answer> {
+/** One sealed, streamed chat completion through the proxy with the client's API key; returns the decrypted answer. */
+async function askSealed(proxyUrl: string, apiKey: string, worker: NodeIdentity, prompt: string): Promise<Answer> {
     const sealed = sealChatRequest(worker.x25519.publicKey, { messages: [{ role: 'user', content: prompt }] });
     const r = await fetch(`${proxyUrl}/v1/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${escrow.toString()}` },
+        headers: { 'content-type': 'application/json', ...proxyAuthHeaders(apiKey) },
         body: JSON.stringify({
             model: 'tiny',
             max_tokens: MAX_TOKENS,
@@ -274,20 +277,30 @@ async function main(): Promise<void> {
         // ------------------------------------------------------------------ 4
         step(journal, 'A client opens an escrow and sends sealed, streamed prompts through the proxy');
         const client = as('client');
-        const refused = await fetch(`${proxyUrl}/v1/chat/completions`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${wallets.client.address.toString()}` },
-            body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
-        });
+        const chat = (apiKey: string) =>
+            fetch(`${proxyUrl}/v1/chat/completions`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', ...proxyAuthHeaders(apiKey) },
+                body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+            });
+        const refused = await chat(formatEscrowApiKey(wallets.client.address, generateEscrowSecret()));
         if (refused.status !== 402) throw new Error(`a client without an escrow got HTTP ${refused.status}, expected 402`);
         say('without an escrow the proxy refuses the client (HTTP 402), as it must');
         journal.step('open escrow (+ handshake)');
+        // The escrow stores only the SHA-256 of the client's API secret; the client keeps the key.
         const escrow = await openEscrow(client, { proxy: proxyReg.address, deposit: toNano('5'), stake: toNano('1') });
+        const escrowContract = chain.openContract(JobEscrow.fromAddress(escrow.address));
+        if (!apiKeyMatches(escrow.apiKey, await escrowContract.getSecretHash())) throw new Error("the escrow does not hold the hash of the client's API secret");
+        say(`the client's API key is "<escrow address>:<secret>"; the escrow holds only the secret's SHA-256`);
+        const bare = await chat(escrow.address.toString());
+        const wrong = await chat(formatEscrowApiKey(escrow.address, generateEscrowSecret()));
+        if (bare.status !== 401 || wrong.status !== 401) throw new Error(`the escrow's address alone got HTTP ${bare.status}, a wrong secret HTTP ${wrong.status}; expected 401 for both`);
+        say('the escrow address alone, or with a wrong secret, is refused (HTTP 401): nobody else can spend this escrow');
         const totals: TokenCounts = { prompt: 0n, cached: 0n, completion: 0n, reasoning: 0n };
         let lastReceipt: Answer['receipt'] | undefined;
         const t0 = performance.now();
         for (const prompt of PROMPTS) {
-            const a = await askSealed(proxyUrl, escrow.address, workerId, prompt);
+            const a = await askSealed(proxyUrl, escrow.apiKey, workerId, prompt);
             totals.prompt += BigInt(a.usage.prompt_tokens - (a.usage.prompt_tokens_details?.cached_tokens ?? 0));
             totals.cached += BigInt(a.usage.prompt_tokens_details?.cached_tokens ?? 0);
             totals.completion += BigInt(a.usage.completion_tokens - (a.usage.completion_tokens_details?.reasoning_tokens ?? 0));

@@ -2,7 +2,8 @@
  * The proxy router's view of its clients' escrows, read from the chain through any
  * Blueprint NetworkProvider (the embedded sandbox in tests and the demo, TON itself in
  * production). An escrow counts only if it is the real JobEscrow of (this proxy, its client):
- * a look-alike contract at another address is treated as no escrow at all.
+ * a look-alike contract at another address is treated as no escrow at all. The router reads
+ * through its EscrowCache (worker-reference/proxy/escrow-cache.ts), not on every request.
  */
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address } from '@ton/core';
@@ -30,6 +31,7 @@ export class ChainEscrowReader implements EscrowReader {
             open: l.state === EscrowStates.open,
             balance: l.balance,
             charged: { prompt: l.tokens.prompt, cached: l.tokens.cached, completion: l.tokens.completion, reasoning: l.tokens.reasoning },
+            secretHash: await e.getSecretHash(),
         };
     }
 }

@@ -6,7 +6,22 @@
  */
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, fromNano } from '@ton/core';
-import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, escrowFor, JobEscrow } from '../wrappers/JobEscrow';
+import {
+    ESCROW_CHARGE_VALUE,
+    ESCROW_FINISH_VALUE,
+    ESCROW_OP_GAS,
+    ESCROW_OPEN_VALUE,
+    ESCROW_SET_SECRET_VALUE,
+    escrowOpen,
+    escrowSecretHash,
+    escrowSetSecret,
+    EscrowState,
+    escrowFor,
+    formatEscrowApiKey,
+    generateEscrowSecret,
+    JobEscrow,
+    secretHashBytes,
+} from '../wrappers/JobEscrow';
 import { Proxy, PROXY_OP_GAS, ProxyState, readProxyParams } from '../wrappers/Proxy';
 import { WORKER_ACCOUNT_STORAGE, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
 import { bigIntToKey, parseChargePayload, parsePayoutPayload, verifyCellSignature } from '../wrappers/payloads';
@@ -59,8 +74,21 @@ async function requireClient(provider: NetworkProvider, escrow: Address) {
 
 // ------------------------------------------------------------------------------ client
 
-/** The sending wallet opens (deploys, or re-opens after a refund) its escrow with `proxy`. */
-export async function openEscrow(provider: NetworkProvider, o: { proxy: Address; deposit: bigint; stake?: bigint }): Promise<{ address: Address }> {
+/** What a client needs to call a proxy: the escrow, its API secret and the API key made of both. Keep the secret and key private. */
+export interface EscrowAccess {
+    address: Address;
+    /** The 32-byte API secret; the escrow holds only its SHA-256. */
+    secret: Buffer;
+    /** `<escrow address>:<secret hex>`: the openai client's apiKey (Authorization: Bearer …). */
+    apiKey: string;
+}
+
+/**
+ * The sending wallet opens (deploys, or re-opens after a refund) its escrow with `proxy`,
+ * storing the hash of `secret` (a fresh random one unless given). Returns the secret and the
+ * API key; nothing here writes them anywhere (the caller shows or saves them once).
+ */
+export async function openEscrow(provider: NetworkProvider, o: { proxy: Address; deposit: bigint; stake?: bigint; secret?: Buffer }): Promise<EscrowAccess> {
     await requireDeployed(provider, o.proxy, 'Proxy');
     const proxy = openProxy(provider, o.proxy);
     if ((await proxy.getState()) !== ProxyState.active || (await proxy.getDeactivated())) throw new Error('the proxy is not active: it takes no new escrows');
@@ -70,19 +98,48 @@ export async function openEscrow(provider: NetworkProvider, o: { proxy: Address;
     const stake = o.stake ?? min;
     if (stake < min) throw new Error(`stake ${fromNano(stake)} TON is below the network's minimum client stake ${fromNano(min)} TON`);
     if (o.deposit < stake) throw new Error('the deposit must cover the stake');
+    const secret = o.secret ?? generateEscrowSecret();
+    const secretHash = escrowSecretHash(secret);
     const escrow = provider.open(await escrowFor(o.proxy, me(provider)));
     if (await provider.isContractDeployed(escrow.address)) {
         const s = await escrow.getState();
         if (s !== EscrowState.closed) throw new Error(`this escrow is already ${STATE_NAMES[s.toString()]}; top it up instead`);
     }
     await requireFunds(provider, o.deposit + ESCROW_OPEN_VALUE);
-    await escrow.send(provider.sender(), { value: o.deposit + ESCROW_OPEN_VALUE }, { $$type: 'EscrowOpen', queryId: BigInt(Date.now()), deposit: o.deposit, stake });
+    await escrow.send(provider.sender(), { value: o.deposit + ESCROW_OPEN_VALUE }, escrowOpen({ queryId: BigInt(Date.now()), deposit: o.deposit, stake, secret }));
     await confirm(
         provider,
-        `escrow ${escrow.address.toString()} open with ${fromNano(o.deposit)} TON`,
-        async () => (await provider.isContractDeployed(escrow.address)) && (await escrow.getState()) === EscrowState.open && (await escrow.getBalance()) === o.deposit,
+        `escrow ${escrow.address.toString()} open with ${fromNano(o.deposit)} TON and your API secret's hash`,
+        async () =>
+            (await provider.isContractDeployed(escrow.address)) &&
+            (await escrow.getState()) === EscrowState.open &&
+            (await escrow.getBalance()) === o.deposit &&
+            (await escrow.getSecretHash()) === secretHash,
     );
-    return { address: escrow.address };
+    return { address: escrow.address, secret, apiKey: formatEscrowApiKey(escrow.address, secret) };
+}
+
+/**
+ * The client sets a new API secret on its escrow (a fresh random one unless given), or
+ * revokes every API key (`revoke`). A proxy refuses the old key from its next read of the
+ * escrow (its cache holds state a few seconds). Returns the new secret and key (null when revoked).
+ */
+export async function setEscrowSecret(
+    provider: NetworkProvider,
+    o: { escrow: Address; secret?: Buffer; revoke?: boolean },
+): Promise<{ secret: Buffer; apiKey: string } | null> {
+    if (o.revoke && o.secret) throw new Error('give a new secret or revoke, not both');
+    const e = await requireClient(provider, o.escrow);
+    const state = await e.getState();
+    if (state === EscrowState.new) throw new Error('this escrow was never opened: open it (openEscrow), which sets the secret');
+    const secret = o.revoke ? null : (o.secret ?? generateEscrowSecret());
+    const secretHash = secret === null ? 0n : escrowSecretHash(secret);
+    const current = await e.getSecretHash();
+    if (current === secretHash) throw new Error(secret === null ? 'this escrow has no API secret set: nothing to revoke' : 'the escrow already holds this secret');
+    await requireFunds(provider, ESCROW_SET_SECRET_VALUE);
+    await e.send(provider.sender(), { value: ESCROW_SET_SECRET_VALUE }, escrowSetSecret(secret, BigInt(Date.now())));
+    await confirm(provider, secret === null ? 'API secret revoked: no API key works for this escrow' : "escrow holds your new API secret's hash", async () => (await e.getSecretHash()) === secretHash);
+    return secret === null ? null : { secret, apiKey: formatEscrowApiKey(o.escrow, secret) };
 }
 
 export async function topUpEscrow(provider: NetworkProvider, o: { escrow: Address; amount: bigint }): Promise<void> {
@@ -253,6 +310,11 @@ export async function proxyFinishClose(provider: NetworkProvider, o: { proxy: Ad
 
 // ------------------------------------------------------------------------------ reading
 
+async function secretHashText(e: ReturnType<typeof openEscrowContract>): Promise<string> {
+    const h = await e.getSecretHash();
+    return h === 0n ? 'none set (no API key works)' : secretHashBytes(h).toString('hex');
+}
+
 export async function describeEscrow(provider: NetworkProvider, escrow: Address): Promise<string> {
     await requireDeployed(provider, escrow, 'JobEscrow');
     const e = openEscrowContract(provider, escrow);
@@ -268,6 +330,7 @@ export async function describeEscrow(provider: NetworkProvider, escrow: Address)
             { field: 'charged', value: `${fromNano(l.charged)} TON` },
             { field: 'tokens prompt/cached/completion/reasoning', value: [l.tokens.prompt, l.tokens.cached, l.tokens.completion, l.tokens.reasoning].join(' / ') },
             { field: 'unlock at', value: l.unlockAt === 0n ? '-' : new Date(Number(l.unlockAt) * 1000).toISOString() },
+            { field: 'API secret hash (SHA-256)', value: await secretHashText(e) },
         ]),
     ].join('\n');
 }

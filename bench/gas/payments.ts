@@ -1,5 +1,6 @@
 /**
- * Gas of the payments ops (Proxy stake/close/commission, JobEscrow, WorkerAccount), summed
+ * Gas of the payments ops (Proxy stake/close/commission, JobEscrow incl. the API secret
+ * rotation, WorkerAccount), summed
  * over the project's contracts' transactions of each op's trace (bench/gas/measure.ts).
  * `charge` and `worker_payout` settle 10,000 simulated requests each: their cost does not
  * depend on how many requests a cumulative charge or payout covers.
@@ -10,7 +11,17 @@ import { randomBytes } from 'crypto';
 import { ed25519FromSeed, Role } from '../../wrappers/payloads';
 import { AllowList, attestorMap, defaultParams, rootForOwner } from '../../wrappers/Root';
 import { Proxy, PROXY_OP_GAS } from '../../wrappers/Proxy';
-import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, escrowFor, signedCharge } from '../../wrappers/JobEscrow';
+import {
+    ESCROW_CHARGE_VALUE,
+    ESCROW_FINISH_VALUE,
+    ESCROW_OP_GAS,
+    ESCROW_OPEN_VALUE,
+    ESCROW_SET_SECRET_VALUE,
+    escrowFor,
+    escrowOpen,
+    escrowSetSecret,
+    signedCharge,
+} from '../../wrappers/JobEscrow';
 import { signedPayout, WORKER_ACCOUNT_STORAGE, WORKER_PAYOUT_VALUE, workerAccountFor } from '../../wrappers/WorkerAccount';
 import { addTokens, billableTokens, zeroTokens } from '../../wrappers/chargeAmount';
 import { makeCertificate, Network, randomNodeKeys, sha256 } from '../../tests/helpers/network';
@@ -61,7 +72,8 @@ export async function measure(): Promise<GasRow[]> {
         proxy.send(from.getSender(), { value }, msg);
 
     row('proxy_add_stake', await ownerSend(operator, { $$type: 'ProxyAddStake', queryId: 0n, amount: toNano('1') }, toNano('1') + PROXY_OP_GAS));
-    row('open_escrow', await escrow.send(client.getSender(), { value: toNano('50') + ESCROW_OPEN_VALUE }, { $$type: 'EscrowOpen', queryId: 0n, deposit: toNano('50'), stake: toNano('1') }));
+    row('open_escrow', await escrow.send(client.getSender(), { value: toNano('50') + ESCROW_OPEN_VALUE }, escrowOpen({ deposit: toNano('50'), stake: toNano('1'), secret: Buffer.alloc(32, 1) })));
+    row('set_escrow_secret', await escrow.send(client.getSender(), { value: ESCROW_SET_SECRET_VALUE }, escrowSetSecret(Buffer.alloc(32, 2))));
     row('top_up', await escrow.send(client.getSender(), { value: toNano('5') + ESCROW_OP_GAS }, { $$type: 'EscrowTopUp', queryId: 0n, amount: toNano('5') }));
 
     // 10,000 requests accumulated off chain, settled by one charge and one payout.

@@ -2,7 +2,20 @@ import '@ton/test-utils';
 import { Address, beginCell, toNano } from '@ton/core';
 import { internal, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { buildPayoutPayload, signPayload } from '../../wrappers/payloads';
-import { ESCROW_CHARGE_VALUE, ESCROW_FINISH_VALUE, ESCROW_OP_GAS, ESCROW_OPEN_VALUE, EscrowState, JobEscrow, storeEscrowAccepted } from '../../wrappers/JobEscrow';
+import {
+    ESCROW_CHARGE_VALUE,
+    ESCROW_FINISH_VALUE,
+    ESCROW_OP_GAS,
+    ESCROW_OPEN_VALUE,
+    ESCROW_SET_SECRET_VALUE,
+    escrowOpen,
+    escrowSecretHash,
+    escrowSetSecret,
+    EscrowState,
+    generateEscrowSecret,
+    JobEscrow,
+    storeEscrowAccepted,
+} from '../../wrappers/JobEscrow';
 import { chargeAmount, workerShare } from '../../wrappers/chargeAmount';
 import { PROXY_OP_GAS } from '../../wrappers/Proxy';
 import { makeCertificate, randomNodeKeys } from '../helpers/network';
@@ -29,6 +42,8 @@ import {
 
 const DEPOSIT = toNano('5');
 const STAKE = toNano('1');
+const SECRET = Buffer.alloc(32, 0x5e);
+const SECRET_HASH = escrowSecretHash(SECRET);
 
 describe('JobEscrow', () => {
     let p: PaymentsNet;
@@ -44,7 +59,7 @@ describe('JobEscrow', () => {
         client = await p.chain.treasury('client');
         stranger = await p.chain.treasury('stranger');
         fresh = save(p);
-        escrow = (await openEscrow(p, client, DEPOSIT, STAKE)).escrow;
+        escrow = (await openEscrow(p, client, DEPOSIT, STAKE, 0n, SECRET)).escrow;
         opened = save(p);
     });
 
@@ -54,15 +69,16 @@ describe('JobEscrow', () => {
     describe('open', () => {
         beforeEach(() => restore(p, fresh));
 
-        it('opens with the deposit, learns the proxy key and prices from the Proxy, returns the excess', async () => {
+        it('opens with the deposit and the API secret hash, learns the proxy key and prices from the Proxy, returns the excess', async () => {
             const extra = toNano('0.3');
-            const { result, delta } = await conserved(p, all(), async () => (await openEscrow(p, client, DEPOSIT, STAKE, extra)).result);
+            const { result, delta } = await conserved(p, all(), async () => (await openEscrow(p, client, DEPOSIT, STAKE, extra, SECRET)).result);
             expectAllSuccess(result);
             expect(result.transactions).toHaveTransaction({ from: escrow.address, to: p.proxy.address, success: true });
             expect(result.transactions).toHaveTransaction({ from: p.proxy.address, to: escrow.address, success: true });
             expect(await escrow.getState()).toBe(EscrowState.open);
             expect(await escrow.getBalance()).toBe(DEPOSIT);
             expect(await escrow.getStake()).toBe(STAKE);
+            expect(await escrow.getSecretHash()).toBe(SECRET_HASH);
             expect(await escrow.getProxyKey()).toBe(BigInt('0x' + p.proxyKeys.ed25519.publicKey.toString('hex')));
             expect((await escrow.getPrices()).pricePerToken).toBe(p.prices.pricePerToken);
             expect(await p.proxy.getOpenEscrows()).toBe(1n);
@@ -78,19 +94,19 @@ describe('JobEscrow', () => {
 
         it('refuses a sender other than the client', async () => {
             await expectRefused(p, all(), stranger.address, escrow.address, 100, () =>
-                track(p, escrow.send(stranger.getSender(), { value: DEPOSIT + ESCROW_OPEN_VALUE }, { $$type: 'EscrowOpen', queryId: 0n, deposit: DEPOSIT, stake: STAKE })),
+                track(p, escrow.send(stranger.getSender(), { value: DEPOSIT + ESCROW_OPEN_VALUE }, escrowOpen({ deposit: DEPOSIT, stake: STAKE, secret: SECRET }))),
             );
         });
 
         it('refuses too little value', async () => {
             await expectRefused(p, all(), client.address, escrow.address, 101, () =>
-                track(p, escrow.send(client.getSender(), { value: DEPOSIT + ESCROW_OPEN_VALUE - 1n }, { $$type: 'EscrowOpen', queryId: 0n, deposit: DEPOSIT, stake: STAKE })),
+                track(p, escrow.send(client.getSender(), { value: DEPOSIT + ESCROW_OPEN_VALUE - 1n }, escrowOpen({ deposit: DEPOSIT, stake: STAKE, secret: SECRET }))),
             );
         });
 
         it('refuses a stake above the deposit', async () => {
             await expectRefused(p, all(), client.address, escrow.address, 504, () =>
-                track(p, escrow.send(client.getSender(), { value: DEPOSIT + ESCROW_OPEN_VALUE }, { $$type: 'EscrowOpen', queryId: 0n, deposit: DEPOSIT, stake: DEPOSIT + 1n })),
+                track(p, escrow.send(client.getSender(), { value: DEPOSIT + ESCROW_OPEN_VALUE }, escrowOpen({ deposit: DEPOSIT, stake: DEPOSIT + 1n, secret: SECRET }))),
             );
         });
 
@@ -157,6 +173,70 @@ describe('JobEscrow', () => {
             const r = await p.chain.sendMessage(internal({ from: p.proxy.address, to: escrow.address, value: toNano('0.05'), body }));
             expect(r.transactions).toHaveTransaction({ from: p.proxy.address, to: escrow.address, exitCode: 102, success: false });
             expect(await escrow.getProxyKey()).toBe(BigInt('0x' + p.proxyKeys.ed25519.publicKey.toString('hex')));
+        });
+    });
+
+    describe('API secret', () => {
+        beforeEach(() => restore(p, opened));
+        const setSecret = (secret: Buffer | null, value = ESCROW_SET_SECRET_VALUE, from = client) => clientSend(escrowSetSecret(secret), value, from);
+
+        it('rotates the secret hash: the escrow keeps exactly what it held, the value less gas returns to the client', async () => {
+            const next = generateEscrowSecret();
+            const { result, delta } = await conserved(p, all(), () => setSecret(next, toNano('0.5')));
+            expectAllSuccess(result);
+            expect(await escrow.getSecretHash()).toBe(escrowSecretHash(next));
+            expect(result.transactions).toHaveTransaction({ from: escrow.address, to: client.address, success: true });
+            // Only fees left the client (its 0.5 TON came back less gas); the escrow's money did not move.
+            expect(-delta(client.address)).toBe(payerFees(result, client.address));
+            expect(delta(escrow.address)).toBe(-storageOf(result, escrow.address));
+            expect(await escrow.getBalance()).toBe(DEPOSIT);
+            expect(await escrow.getState()).toBe(EscrowState.open);
+            await expectEscrowHoldings(p, escrow);
+        });
+
+        it('revokes every key with 0, and takes a new secret while closing and after the refund', async () => {
+            expectAllSuccess((await conserved(p, all(), () => setSecret(null))).result);
+            expect(await escrow.getSecretHash()).toBe(0n);
+            await clientSend({ $$type: 'EscrowRequestClose', queryId: 0n });
+            const closing = generateEscrowSecret();
+            expectAllSuccess((await conserved(p, all(), () => setSecret(closing))).result);
+            expect(await escrow.getSecretHash()).toBe(escrowSecretHash(closing));
+            p.chain.now = p.chain.now! + Number(p.params.stakes.clientCloseDelay);
+            expectAllSuccess(await clientSend({ $$type: 'EscrowFinishClose', queryId: 0n }, ESCROW_FINISH_VALUE));
+            const closed = generateEscrowSecret();
+            expectAllSuccess((await conserved(p, all(), () => setSecret(closed))).result);
+            expect(await escrow.getSecretHash()).toBe(escrowSecretHash(closed));
+            await expectEscrowHoldings(p, escrow);
+        });
+
+        it('a re-open after the refund sets the secret hash it carries', async () => {
+            await clientSend({ $$type: 'EscrowRequestClose', queryId: 0n });
+            p.chain.now = p.chain.now! + Number(p.params.stakes.clientCloseDelay);
+            await clientSend({ $$type: 'EscrowFinishClose', queryId: 0n }, ESCROW_FINISH_VALUE);
+            const next = generateEscrowSecret();
+            expectAllSuccess((await openEscrow(p, client, DEPOSIT, STAKE, 0n, next)).result);
+            expect(await escrow.getState()).toBe(EscrowState.open);
+            expect(await escrow.getSecretHash()).toBe(escrowSecretHash(next));
+        });
+
+        it('refuses a rotation from another sender (wrong sender): the hash stays', async () => {
+            await expectRefused(p, all(), stranger.address, escrow.address, 100, () => setSecret(generateEscrowSecret(), ESCROW_SET_SECRET_VALUE, stranger));
+            await expectRefused(p, all(), stranger.address, escrow.address, 100, () => setSecret(null, toNano('1'), stranger));
+            expect(await escrow.getSecretHash()).toBe(SECRET_HASH);
+        });
+
+        it('refuses too little value: the hash stays', async () => {
+            await expectRefused(p, all(), client.address, escrow.address, 101, () => setSecret(generateEscrowSecret(), ESCROW_SET_SECRET_VALUE - 1n));
+            expect(await escrow.getSecretHash()).toBe(SECRET_HASH);
+        });
+
+        it('refuses an escrow that was never opened (wrong state)', async () => {
+            const other = await p.chain.treasury('never-opened');
+            const r = await openEscrow(p, other, DEPOSIT, 1n, 0n, SECRET); // refused by the Proxy: stays NEW
+            expect(await r.escrow.getState()).toBe(EscrowState.new);
+            await expectRefused(p, [other.address, r.escrow.address, p.proxy.address], other.address, r.escrow.address, 508, () =>
+                track(p, r.escrow.send(other.getSender(), { value: ESCROW_SET_SECRET_VALUE }, escrowSetSecret(generateEscrowSecret()))),
+            );
         });
     });
 

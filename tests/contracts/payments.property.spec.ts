@@ -1,6 +1,6 @@
 /**
  * Property test over random interleavings of the payment operations: open / top-up / charge /
- * payout / withdraw / refund / proxy close / commission / time travel. Every step checks TON
+ * payout / withdraw / refund / API secret rotation / proxy close / commission / time travel. Every step checks TON
  * conservation over its whole trace (in = balances + out + fees) and that every payments
  * contract still holds at least its reserve plus its ledger (so none ever sent more than it
  * held above its reserve) and no more than that (no TON stranded).
@@ -22,6 +22,7 @@ import {
     storeEscrowFinishClose,
     storeEscrowOpen,
     storeEscrowRequestClose,
+    storeEscrowSetSecret,
     storeEscrowTopUp,
     storeEscrowWithdraw,
 } from '../../wrappers/JobEscrow';
@@ -30,7 +31,8 @@ import { addTokens, chargeAmount, zeroTokens } from '../../wrappers/chargeAmount
 import { deployPayments, escrowOf, MIN_STORAGE, openEscrow, PaymentsNet, rentOf, restore, save, Saved, submitCharge, sumFees, track, txAddress, workerAccountOf } from '../helpers/payments';
 
 type Op =
-    | { kind: 'open'; c: number; deposit: bigint; stake: bigint }
+    | { kind: 'open'; c: number; deposit: bigint; stake: bigint; secretHash: bigint }
+    | { kind: 'setSecret'; c: number; secretHash: bigint }
     | { kind: 'topUp'; c: number; amount: bigint }
     | { kind: 'charge'; c: number; add: TokenCounts; replay: boolean }
     | { kind: 'payout'; add: bigint; replay: boolean }
@@ -44,8 +46,10 @@ type Op =
 
 const client = fc.integer({ min: 0, max: 1 });
 const ton = (min: number, max: number) => fc.integer({ min, max }).map((x) => toNano(x) / 10n); // tenths of TON
+const secretHash = fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: (1n << 256n) - 1n }));
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('open' as const), c: client, deposit: ton(5, 60), stake: ton(5, 25) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('open' as const), c: client, deposit: ton(5, 60), stake: ton(5, 25), secretHash }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('setSecret' as const), c: client, secretHash }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('topUp' as const), c: client, amount: ton(1, 30) }) },
     {
         weight: 4,
@@ -188,7 +192,7 @@ describe('Payments: random interleavings (fast-check)', () => {
         );
         expect(sequences).toBeGreaterThanOrEqual(300);
         // The runs exercised the money paths, not only refusals.
-        for (const kind of ['open', 'topUp', 'charge', 'payout', 'withdraw', 'requestClose', 'finishClose', 'proxyBeginClose', 'commission'] as const) {
+        for (const kind of ['open', 'setSecret', 'topUp', 'charge', 'payout', 'withdraw', 'requestClose', 'finishClose', 'proxyBeginClose', 'commission'] as const) {
             expect({ kind, succeeded: (succeeded.get(kind) ?? 0) > 0 }).toEqual({ kind, succeeded: true });
         }
     }, 600_000);
@@ -201,8 +205,10 @@ describe('Payments: random interleavings (fast-check)', () => {
         switch (op.kind) {
             case 'open': {
                 const e = escrows[op.c];
-                return inject(clients[op.c].address, e.address, op.deposit + ESCROW_OPEN_VALUE, cell(storeEscrowOpen({ $$type: 'EscrowOpen', queryId: 0n, deposit: op.deposit, stake: op.stake })), e.init);
+                return inject(clients[op.c].address, e.address, op.deposit + ESCROW_OPEN_VALUE, cell(storeEscrowOpen({ $$type: 'EscrowOpen', queryId: 0n, deposit: op.deposit, stake: op.stake, secretHash: op.secretHash })), e.init);
             }
+            case 'setSecret':
+                return inject(clients[op.c].address, escrows[op.c].address, ESCROW_OP_GAS, cell(storeEscrowSetSecret({ $$type: 'EscrowSetSecret', queryId: 0n, secretHash: op.secretHash })));
             case 'topUp':
                 return inject(clients[op.c].address, escrows[op.c].address, op.amount + ESCROW_OP_GAS, cell(storeEscrowTopUp({ $$type: 'EscrowTopUp', queryId: 0n, amount: op.amount })));
             case 'charge': {

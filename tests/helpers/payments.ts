@@ -8,7 +8,7 @@ import { Address, toNano } from '@ton/core';
 import { BlockchainTransaction, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
 import { ChargePayload, PayoutPayload, Role, TokenCounts } from '../../wrappers/payloads';
 import { Proxy } from '../../wrappers/Proxy';
-import { ESCROW_CHARGE_VALUE, ESCROW_OPEN_VALUE, escrowFor, JobEscrow, signedCharge } from '../../wrappers/JobEscrow';
+import { ESCROW_CHARGE_VALUE, ESCROW_OPEN_VALUE, escrowFor, escrowOpen, JobEscrow, signedCharge } from '../../wrappers/JobEscrow';
 import { signedPayout, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../../wrappers/WorkerAccount';
 import { deployNetwork, makeCertificate, Network, NodeKeys, randomNodeKeys } from './network';
 import { Params } from '../../wrappers/Root';
@@ -68,19 +68,17 @@ export async function workerAccountOf(p: PaymentsNet, provider: Address, payee: 
     return p.chain.openContract(await workerAccountFor(p.proxy.address, provider, payee));
 }
 
-/** The client deploys (or re-opens) its escrow with `deposit`, `stake` of it locked. */
+/** The client deploys (or re-opens) its escrow with `deposit`, `stake` of it locked, and the hash of its API secret (none by default). */
 export async function openEscrow(
     p: PaymentsNet,
     client: SandboxContract<TreasuryContract>,
     deposit: bigint,
     stake: bigint,
     extra = 0n,
+    secret: Buffer | null = null,
 ): Promise<{ escrow: SandboxContract<JobEscrow>; result: SendMessageResult }> {
     const escrow = await escrowOf(p, client.address);
-    const result = await track(
-        p,
-        escrow.send(client.getSender(), { value: deposit + ESCROW_OPEN_VALUE + extra }, { $$type: 'EscrowOpen', queryId: 7n, deposit, stake }),
-    );
+    const result = await track(p, escrow.send(client.getSender(), { value: deposit + ESCROW_OPEN_VALUE + extra }, escrowOpen({ queryId: 7n, deposit, stake, secret })));
     return { escrow, result };
 }
 

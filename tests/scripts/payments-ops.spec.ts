@@ -9,13 +9,14 @@ import {
     proxyFinishClose,
     proxyWithdrawCommission,
     requestRefund,
+    setEscrowSecret,
     submitCharge,
     submitPayout,
     topUpEscrow,
     withdrawRefund,
 } from '../../ops/payments';
 import { billableTokens, chargeAmount, workerShare } from '../../wrappers/chargeAmount';
-import { ESCROW_OPEN_VALUE, EscrowState, escrowFor } from '../../wrappers/JobEscrow';
+import { ESCROW_OPEN_VALUE, ESCROW_SET_SECRET_VALUE, escrowSecretHash, EscrowState, escrowFor, formatEscrowApiKey, parseEscrowApiKey } from '../../wrappers/JobEscrow';
 import { ProxyState } from '../../wrappers/Proxy';
 import { workerAccountFor } from '../../wrappers/WorkerAccount';
 import { balanceOf, MIN_STORAGE, txAddress } from '../helpers/payments';
@@ -153,6 +154,67 @@ describe('ops/payments: the client, settlement and the proxy operator on the san
         await requestRefund(w.as.client, { escrow });
         await refusedUnchanged(client, () => requestRefund(w.as.client, { escrow }), /only an open escrow can be closed/);
         await refusedUnchanged(client, () => topUpEscrow(w.as.client, { escrow, amount: toNano('1') }), /only an open escrow takes top-ups/);
+    });
+
+    it("the client's API secret: openEscrow makes one (or takes the client's), setEscrowSecret rotates and revokes it, the getter confirms", async () => {
+        const { p, client } = w;
+        const a = await openEscrow(w.as.client, { proxy: p.proxy.address, deposit: toNano('3') });
+        const escrow = p.chain.openContract(await escrowFor(p.proxy.address, client.address));
+        expect(a.secret.length).toBe(32);
+        expect(await escrow.getSecretHash()).toBe(escrowSecretHash(a.secret));
+        expect(a.apiKey).toBe(formatEscrowApiKey(a.address, a.secret));
+        expect(parseEscrowApiKey(a.apiKey).escrow.equals(a.address)).toBe(true);
+        // The ops functions never write the secret out (the script decides whether to print it).
+        expect(w.ui.lines.join('\n')).not.toContain(a.secret.toString('hex'));
+
+        const chosen = Buffer.alloc(32, 0x33);
+        const before = await client.getBalance();
+        const rotated = await setEscrowSecret(w.as.client, { escrow: a.address, secret: chosen });
+        expect(rotated).toEqual({ secret: chosen, apiKey: formatEscrowApiKey(a.address, chosen) });
+        expect(await escrow.getSecretHash()).toBe(escrowSecretHash(chosen));
+        // The client paid only gas; the escrow's balance did not move.
+        const spent = before - (await client.getBalance());
+        expect(spent).toBeGreaterThan(0n);
+        expect(spent).toBeLessThan(ESCROW_SET_SECRET_VALUE);
+        expect(await escrow.getBalance()).toBe(toNano('3'));
+        const fresh = await setEscrowSecret(w.as.client, { escrow: a.address });
+        expect(fresh!.secret).not.toEqual(chosen);
+        expect(await escrow.getSecretHash()).toBe(escrowSecretHash(fresh!.secret));
+        expect(await setEscrowSecret(w.as.client, { escrow: a.address, revoke: true })).toBeNull();
+        expect(await escrow.getSecretHash()).toBe(0n);
+        expect(await describeEscrow(w.as.stranger, a.address)).toMatch(/API secret hash \(SHA-256\)\s+\|?\s*none set/);
+        expect(w.ui.lines.join('\n')).not.toContain(fresh!.secret.toString('hex'));
+
+        // A re-open after the refund takes the client's own secret.
+        await requestRefund(w.as.client, { escrow: a.address });
+        advance(w, p.params.stakes.clientCloseDelay);
+        await withdrawRefund(w.as.client, { escrow: a.address });
+        const again = await openEscrow(w.as.client, { proxy: p.proxy.address, deposit: toNano('2'), secret: chosen });
+        expect(again.secret).toEqual(chosen);
+        expect(await escrow.getSecretHash()).toBe(escrowSecretHash(chosen));
+        expect(await describeEscrow(w.as.stranger, a.address)).toContain(escrowSecretHash(chosen).toString(16).padStart(64, '0'));
+    });
+
+    it('refuses API secret changes the escrow would refuse or that change nothing, before sending anything', async () => {
+        const { p, client, stranger } = w;
+        const nowhere = (await escrowFor(p.proxy.address, stranger.address)).address;
+        await refusedUnchanged(stranger, () => setEscrowSecret(w.as.stranger, { escrow: nowhere }), /JobEscrow .* is not a deployed contract/);
+        const chosen = Buffer.alloc(32, 0x44);
+        const { address } = await openEscrow(w.as.client, { proxy: p.proxy.address, deposit: toNano('2'), secret: chosen });
+        await refusedUnchanged(stranger, () => setEscrowSecret(w.as.stranger, { escrow: address }), /only the escrow's client/);
+        await refusedUnchanged(client, () => setEscrowSecret(w.as.client, { escrow: address, secret: chosen }), /already holds this secret/);
+        await refusedUnchanged(client, () => setEscrowSecret(w.as.client, { escrow: address, secret: chosen, revoke: true }), /new secret or revoke, not both/);
+        await setEscrowSecret(w.as.client, { escrow: address, revoke: true });
+        await refusedUnchanged(client, () => setEscrowSecret(w.as.client, { escrow: address, revoke: true }), /nothing to revoke/);
+        // An escrow whose first open the Proxy refused stays NEW: it is opened again, with a secret, instead.
+        const low = (await escrowFor(p.proxy.address, stranger.address)).address;
+        await p.chain.openContract(await escrowFor(p.proxy.address, stranger.address)).send(
+            stranger.getSender(),
+            { value: toNano('2') + ESCROW_OPEN_VALUE },
+            { $$type: 'EscrowOpen', queryId: 0n, deposit: toNano('2'), stake: 1n, secretHash: 0n },
+        );
+        expect(await p.chain.openContract(await escrowFor(p.proxy.address, stranger.address)).getState()).toBe(EscrowState.new);
+        await refusedUnchanged(stranger, () => setEscrowSecret(w.as.stranger, { escrow: low }), /never opened/);
     });
 
     it('refuses charges the escrow or the proxy would refuse, before sending anything', async () => {

@@ -1,10 +1,11 @@
 import '@ton/test-utils';
-import { mkdtempSync, writeFileSync } from 'fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Address, fromNano, toNano } from '@ton/core';
 import { run as openEscrowScript } from '../../scripts/openEscrow';
 import { run as topUpEscrowScript } from '../../scripts/topUpEscrow';
+import { run as setEscrowSecretScript } from '../../scripts/setEscrowSecret';
 import { run as submitChargeScript } from '../../scripts/submitCharge';
 import { run as submitPayoutScript } from '../../scripts/submitPayout';
 import { run as requestRefundScript } from '../../scripts/requestRefund';
@@ -21,7 +22,7 @@ import { SignedChargeJson, SignedPayoutJson } from '../../worker-reference/proxy
 import { signReceipt } from '../../worker-reference/worker/receipt';
 import { Ed25519Signer } from '../../worker-reference/crypto/ed25519';
 import { billableTokens, chargeAmount } from '../../wrappers/chargeAmount';
-import { EscrowState, escrowFor } from '../../wrappers/JobEscrow';
+import { escrowSecretHash, EscrowState, escrowFor, parseEscrowApiKey } from '../../wrappers/JobEscrow';
 import { ProxyState } from '../../wrappers/Proxy';
 import { ProviderState } from '../../wrappers/Provider';
 import { workerAccountFor } from '../../wrappers/WorkerAccount';
@@ -35,6 +36,10 @@ beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cocoon-ops-'));
 });
 beforeEach(async () => reset(w));
+// A usage error sets process.exitCode = 2; it must not outlive its test (jest would exit with it).
+afterEach(() => {
+    process.exitCode = undefined;
+});
 
 /** The value after `prefix` in the last line the scripts printed that starts with it. */
 function printed(prefix: string): string {
@@ -117,6 +122,68 @@ describe('payments and provider scripts on the embedded sandbox', () => {
         expect(process.exitCode).toBeUndefined();
     });
 
+    it('openEscrow and setEscrowSecret hand over the API key once (printed, or only to --key-file); the escrow holds its hash', async () => {
+        const { p, client } = w;
+        const e = p.chain.openContract(await escrowFor(p.proxy.address, client.address));
+        await openEscrowScript(w.as.client, ['--proxy', p.proxy.address.toString(), '--deposit', '2']);
+        const key = printed('api key: ');
+        const { escrow, secret } = parseEscrowApiKey(key);
+        expect(escrow.equals(e.address)).toBe(true);
+        expect(await e.getSecretHash()).toBe(escrowSecretHash(secret));
+        // Printed once, clearly, and nowhere else.
+        const hex = secret.toString('hex');
+        expect(w.ui.lines.filter((l) => l.includes(hex))).toEqual([`api key: ${key}`]);
+        expect(w.ui.lines.join('\n')).toMatch(/Shown only this once/);
+
+        // Rotation to a fresh secret written to a file only the owner reads; nothing printed.
+        const file = join(dir, 'rotated.key');
+        await setEscrowSecretScript(w.as.client, ['--escrow', e.address.toString(), '--key-file', file]);
+        const saved = readFileSync(file, 'utf8').trim();
+        expect(statSync(file).mode & 0o777).toBe(0o600);
+        const next = parseEscrowApiKey(saved);
+        expect(next.escrow.equals(e.address)).toBe(true);
+        expect(await e.getSecretHash()).toBe(escrowSecretHash(next.secret));
+        expect(w.ui.lines.join('\n')).not.toContain(next.secret.toString('hex'));
+        expect(printed('API key written to ')).toContain(file);
+
+        // The client's own secret, printed once; then revoked.
+        const chosen = Buffer.alloc(32, 0x77);
+        await setEscrowSecretScript(w.as.client, ['--escrow', e.address.toString(), '--secret', chosen.toString('hex')]);
+        expect(printed('api key: ')).toBe(`${e.address.toString()}:${chosen.toString('hex')}`);
+        expect(await e.getSecretHash()).toBe(escrowSecretHash(chosen));
+        await setEscrowSecretScript(w.as.client, ['--escrow', e.address.toString(), '--revoke']);
+        expect(printed('revoked: ')).toContain(e.address.toString());
+        expect(await e.getSecretHash()).toBe(0n);
+        expect(process.exitCode).toBeUndefined();
+    });
+
+    it('openEscrow and setEscrowSecret refuse an existing key file and conflicting options before sending anything', async () => {
+        const { p, client } = w;
+        const taken = file('taken.key', 'old key');
+        const before = await client.getBalance();
+        await expect(openEscrowScript(w.as.client, ['--proxy', p.proxy.address.toString(), '--deposit', '2', '--key-file', taken])).rejects.toThrow(/already exists/);
+        expect(await client.getBalance()).toBe(before);
+        expect(readFileSync(taken, 'utf8')).toBe(JSON.stringify('old key', null, 2));
+        await openEscrowScript(w.as.client, ['--proxy', p.proxy.address.toString(), '--deposit', '2', '--secret', 'abcd']);
+        expect(process.exitCode).toBe(2);
+        expect(w.ui.lines.at(-1)).toMatch(/--secret: expected 32 bytes of hex/);
+        process.exitCode = undefined;
+        const fresh = join(dir, 'never-written.key');
+        await openEscrowScript(w.as.client, ['--proxy', p.proxy.address.toString(), '--deposit', '2', '--key-file', fresh]);
+        const escrow = parseEscrowApiKey(readFileSync(fresh, 'utf8').trim()).escrow.toString();
+        const mid = await client.getBalance();
+        await setEscrowSecretScript(w.as.client, ['--escrow', escrow, '--revoke', '--secret', Buffer.alloc(32, 1).toString('hex')]);
+        expect(process.exitCode).toBe(2);
+        expect(w.ui.lines.at(-1)).toMatch(/--revoke sets no secret/);
+        process.exitCode = undefined;
+        await expect(setEscrowSecretScript(w.as.client, ['--escrow', escrow, '--key-file', fresh])).rejects.toThrow(/already exists/);
+        await expect(setEscrowSecretScript(w.as.stranger, ['--escrow', escrow])).rejects.toThrow(/only the escrow's client/);
+        await setEscrowSecretScript(w.as.client, ['--escrow', escrow, '--now']);
+        expect(w.ui.lines.at(-1)).toMatch(/unknown option --now/);
+        process.exitCode = undefined;
+        expect(await client.getBalance()).toBe(mid);
+    });
+
     it('the worker owner stakes, a reporter slashes with two worker receipts, the owner unbonds and withdraws', async () => {
         const { p, provider } = w;
         const at = provider.address.toString();
@@ -173,6 +240,7 @@ describe('payments and provider scripts on the embedded sandbox', () => {
         const operatorWallet = p.operator;
         for (const [script, name] of [
             [openEscrowScript, 'openEscrow'],
+            [setEscrowSecretScript, 'setEscrowSecret'],
             [submitChargeScript, 'submitCharge'],
             [submitPayoutScript, 'submitPayout'],
             [closeProxyScript, 'closeProxy'],

@@ -1,6 +1,6 @@
 /**
- * The proxy router as a real process in front of real workers (tiny model, CPU): routing,
- * retries, receipt checks, escrow checks, sealed prompts through a recording relay, signed
+ * The proxy router as a real process in front of real workers (tiny model, CPU): API keys
+ * (escrow address + secret), routing, retries, receipt checks, escrow checks, sealed prompts through a recording relay, signed
  * cumulative charges / payouts, and crash safety under SIGKILL.
  */
 import * as crypto from 'node:crypto';
@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { Address, Cell } from '@ton/core';
 import { buildWorkReceipt, ed25519FromSeed, parseChargePayload, parsePayoutPayload, signCell, verifyCellSignature } from '../../wrappers/payloads';
 import { sealChatRequest, SealedAnswerReader } from '../../worker-reference/client/sealed-client';
+import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 import { sha256File } from '../../worker-reference/common/hash';
 import { identityFromSeed, generateX25519 } from '../../worker-reference/crypto/keys';
 import { Opener, SealedPiece } from '../../worker-reference/crypto/seal';
@@ -26,6 +27,14 @@ const PROXY = addr(100);
 const RICH = addr(1);
 const POOR = addr(2);
 const CLOSED = addr(3);
+const NO_SECRET = addr(4);
+/** Each client's API secret; the proxy's config holds only its SHA-256, as the escrow on chain does. */
+const secretOf = (n: number) => Buffer.alloc(32, 0xa0 + n);
+const hashHex = (n: number) => secretHashBytes(escrowSecretHash(secretOf(n))).toString('hex');
+const RICH_KEY = formatEscrowApiKey(RICH, secretOf(1));
+const POOR_KEY = formatEscrowApiKey(POOR, secretOf(2));
+const CLOSED_KEY = formatEscrowApiKey(CLOSED, secretOf(3));
+const bearer = (key: string) => proxyAuthHeaders(key);
 const ACCOUNT1 = addr(11);
 const ACCOUNT2 = addr(12);
 const FAKE_ACCOUNT = addr(13);
@@ -56,9 +65,10 @@ function writeConfig(file: string, dataDir: string, workers: unknown[]): string 
             prices: { pricePerToken: '1000', workerFeePerToken: '800', cachedMultiplier: 5000, completionMultiplier: 20000 },
             workers,
             escrows: {
-                [RICH.toString()]: { balance: '1000000000000' },
-                [POOR.toString()]: { balance: '50000' },
-                [CLOSED.toString()]: { balance: '1000000000000', open: false },
+                [RICH.toString()]: { balance: '1000000000000', secretHash: hashHex(1) },
+                [POOR.toString()]: { balance: '50000', secretHash: hashHex(2) },
+                [CLOSED.toString()]: { balance: '1000000000000', open: false, secretHash: hashHex(3) },
+                [NO_SECRET.toString()]: { balance: '1000000000000' },
             },
         }),
     );
@@ -153,7 +163,7 @@ afterAll(async () => {
 
 describe('proxy router', () => {
     it('serves the openai client (plain and streaming) and signs the cumulative charge and payouts', async () => {
-        const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: RICH.toString(), maxRetries: 0 });
+        const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: RICH_KEY, maxRetries: 0 });
         expect((await client.models.list()).data.map((m) => m.id)).toEqual(expect.arrayContaining(['tiny', 'fake']));
         const sum = { prompt: 0n, cached: 0n, completion: 0n };
         const add = (u: OpenAI.CompletionUsage | undefined) => {
@@ -197,22 +207,55 @@ describe('proxy router', () => {
         expect(weighted).toBeLessThanOrEqual(expected);
     });
 
+    it('takes "<escrow address>:<secret>" as the API key; refuses a missing, malformed or wrong key with an OpenAI-shaped 401, charging nothing', async () => {
+        const body = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 };
+        const url = `${proxy.url}/v1/chat/completions`;
+        const before = await signedCharge(proxy.url, RICH);
+        const requestsBefore = ((await getJson(`${proxy.url}/v1/settlement`)) as { requests: number }).requests;
+        const refused = async (headers: Record<string, string>, code: string, message: RegExp) => {
+            const r = await postJson(url, body, headers);
+            expect(r.status).toBe(401);
+            expect(r.json).toEqual({ error: { message: expect.stringMatching(message), type: 'invalid_request_error', param: null, code } });
+        };
+        await refused({}, 'missing_api_key', /missing API key/);
+        // The escrow address is public on chain: alone (friendly or raw) it is no key.
+        await refused(bearer(RICH.toString()), 'invalid_api_key', /escrow address alone is not a key/);
+        await refused(bearer(RICH.toRawString()), 'invalid_api_key', /escrow address alone is not a key/);
+        await refused(bearer(`${RICH.toString()}:abcd`), 'invalid_api_key', /64 hex characters/);
+        await refused(bearer(`not-an-address:${secretOf(1).toString('hex')}`), 'invalid_api_key', /address of your JobEscrow/);
+        await refused({ authorization: `Basic ${RICH_KEY}` }, 'invalid_api_key', /Bearer <escrow address>:<secret hex>/);
+        await refused(bearer(formatEscrowApiKey(RICH, secretOf(2))), 'invalid_api_key', /incorrect API key/);
+        await refused(bearer(formatEscrowApiKey(NO_SECRET, secretOf(4))), 'escrow_secret_not_set', /no API secret set/);
+        // The openai client with a wrong key gets the same 401 (AuthenticationError).
+        const thief = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: formatEscrowApiKey(RICH, secretOf(9)), maxRetries: 0 });
+        await expect(thief.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 })).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
+        // Nothing reached a worker, nothing was counted.
+        expect(await signedCharge(proxy.url, RICH)).toEqual(before);
+        expect(((await getJson(`${proxy.url}/v1/settlement`)) as { requests: number }).requests).toBe(requestsBefore);
+        // The right secret, with the escrow address in either form, is served.
+        for (const key of [RICH_KEY, `${RICH.toRawString()}:${secretOf(1).toString('hex')}`]) {
+            const ok = await postJson(url, body, bearer(key));
+            expect(ok.status).toBe(200);
+        }
+        expect((await signedCharge(proxy.url, RICH)).completion).toBe(before.completion + 6n);
+    });
+
     it('rejects clients without an open escrow that covers the request', async () => {
         const body = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 };
         const url = `${proxy.url}/v1/chat/completions`;
         expect((await postJson(url, body)).status).toBe(401);
-        const poor = await postJson(url, { ...body, max_tokens: 100 }, { authorization: `Bearer ${POOR.toString()}` });
+        const poor = await postJson(url, { ...body, max_tokens: 100 }, bearer(POOR_KEY));
         expect(poor.status).toBe(402);
         expect(poor.json.error).toMatchObject({ code: 'insufficient_balance' });
-        expect((await postJson(url, body, { authorization: `Bearer ${CLOSED.toString()}` })).json.error).toMatchObject({ code: 'escrow_not_open' });
-        expect((await postJson(url, body, { authorization: `Bearer ${addr(77).toString()}` })).status).toBe(402);
-        const unknownModel = await postJson(url, { ...body, model: 'nope' }, { authorization: `Bearer ${RICH.toString()}` });
+        expect((await postJson(url, body, bearer(CLOSED_KEY))).json.error).toMatchObject({ code: 'escrow_not_open' });
+        expect((await postJson(url, body, bearer(formatEscrowApiKey(addr(77), secretOf(77))))).status).toBe(402);
+        const unknownModel = await postJson(url, { ...body, model: 'nope' }, bearer(RICH_KEY));
         expect(unknownModel.status).toBe(404);
     });
 
     it('refuses an answer whose receipt does not verify, without charging', async () => {
         const before = await signedCharge(proxy.url, RICH);
-        const r = await postJson(`${proxy.url}/v1/chat/completions`, { model: 'fake', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, { authorization: `Bearer ${RICH.toString()}` });
+        const r = await postJson(`${proxy.url}/v1/chat/completions`, { model: 'fake', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, bearer(RICH_KEY));
         expect(r.status).toBe(502);
         expect(r.json.error).toMatchObject({ code: 'invalid_receipt' });
         expect(await signedCharge(proxy.url, RICH)).toEqual(before);
@@ -229,7 +272,7 @@ describe('proxy router', () => {
         const r = await postJson(
             `${proxy.url}/v1/chat/completions`,
             { model: 'tiny', max_tokens: 12, temperature: 0, sealed_for: w2key, ...sealed.body },
-            { authorization: `Bearer ${RICH.toString()}` },
+            bearer(RICH_KEY),
         );
         expect(r.status).toBe(200);
         const piece = (r.json.choices as Array<{ message: { sealed: SealedPiece; content: string | null } }>)[0].message.sealed;
@@ -251,7 +294,7 @@ describe('proxy router', () => {
 
     it('retries on another worker when one dies', async () => {
         await stop(w1, 'SIGKILL');
-        const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: RICH.toString(), maxRetries: 0 });
+        const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: RICH_KEY, maxRetries: 0 });
         const rs = await Promise.all([0, 1, 2].map(() => client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'still?' }], max_tokens: 3 })));
         expect(rs.every((r) => r.usage?.completion_tokens === 3)).toBe(true);
         expect(proxy.stderr()).toMatch(/worker failed, retrying elsewhere|worker unhealthy worker=w1/);
@@ -267,7 +310,7 @@ describe('proxy crash safety', () => {
         let running = true;
         const url = p.url;
         const loop = async (stream: boolean) => {
-            const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: RICH.toString(), maxRetries: 0 });
+            const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: RICH_KEY, maxRetries: 0 });
             while (running) {
                 try {
                     if (stream) {
@@ -316,7 +359,7 @@ describe('proxy crash safety', () => {
             expect(after.prompt).toBeGreaterThanOrEqual(maxSigned.prompt);
             expect(after.completion).toBeGreaterThanOrEqual(maxSigned.completion);
             // It keeps serving after the restart, with fresh request ids the worker accepts.
-            const client = new OpenAI({ baseURL: `${p.url}/v1`, apiKey: RICH.toString(), maxRetries: 0 });
+            const client = new OpenAI({ baseURL: `${p.url}/v1`, apiKey: RICH_KEY, maxRetries: 0 });
             const r = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'after' }], max_tokens: 2 });
             expect(r.usage?.completion_tokens).toBe(2);
             expect((await signedCharge(p.url, RICH)).completion).toBe(after.completion + 2n);

@@ -18,12 +18,15 @@ receipt, keeps per-escrow charges and per-worker-account payouts in a write-ahea
 (fsync before an answer completes) and serves signed cumulative charge / payout payloads.
 
   --config FILE   JSON config: proxyAddress, keySeed, dataDir, workers[], prices, escrows
+                  (with each escrow's secretHash), escrowCacheMs, escrowRefreshMinMs
                   (see docs/worker.md)
   --port N        TCP port (0 = any free port; the chosen port is printed)
   --host H        bind address (default 127.0.0.1)
   --help          this text
 
-Clients authenticate with "Authorization: Bearer <their JobEscrow address>".
+Clients authenticate with "Authorization: Bearer <JobEscrow address>:<secret hex>" (the
+openai client's apiKey): the secret's SHA-256 must be the escrow's secretHash. A missing or
+malformed key, an escrow with no secret set, or a wrong secret is answered 401.
 The enclave key seed comes from config.keySeed, COCOON_PROXY_KEY_SEED, or dataDir/key-seed
 (created on first start).
 `;

@@ -26,6 +26,10 @@ export interface ProxyConfig {
     /** Tokens reserved against the balance for a request without max_tokens. */
     defaultReserveTokens: number;
     maxBodyBytes: number;
+    /** How long escrow state read from the chain is reused (ms). */
+    escrowCacheMs: number;
+    /** Minimum age of cached escrow state before a request that would be refused reads it again (ms). */
+    escrowRefreshMinMs: number;
 }
 
 function hex32(v: unknown, what: string): Buffer {
@@ -37,6 +41,12 @@ function big(v: unknown, fallback: bigint, what: string): bigint {
     if (v === undefined) return fallback;
     if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`${what} must be a number or a decimal string`);
     return BigInt(v);
+}
+
+function ms(v: unknown, fallback: number, what: string): number {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${what} must be a non-negative number of milliseconds`);
+    return v;
 }
 
 export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
@@ -78,6 +88,8 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
         signatureTtlSeconds: typeof c.signatureTtlSeconds === 'number' ? c.signatureTtlSeconds : 3600,
         defaultReserveTokens: typeof c.defaultReserveTokens === 'number' ? c.defaultReserveTokens : 512,
         maxBodyBytes: typeof c.maxBodyBytes === 'number' ? c.maxBodyBytes : 1 << 20,
+        escrowCacheMs: ms(c.escrowCacheMs, 3000, 'escrowCacheMs'),
+        escrowRefreshMinMs: ms(c.escrowRefreshMinMs, 1000, 'escrowRefreshMinMs'),
     };
 }
 

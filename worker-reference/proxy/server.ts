@@ -1,6 +1,7 @@
 /**
  * The reference proxy router's HTTP API:
- *   POST /v1/chat/completions   OpenAI-compatible; `Authorization: Bearer <escrow address>`
+ *   POST /v1/chat/completions   OpenAI-compatible; `Authorization: Bearer <escrow address>:<secret hex>`
+ *                               (the openai client's apiKey; the secret hashes to the escrow's secretHash)
  *   GET  /v1/models             models of healthy workers
  *   GET  /v1/workers            workers with their keys (clients seal prompts to x25519)
  *   GET  /health
@@ -17,7 +18,9 @@ import { Address } from '@ton/core';
 import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { ProxyConfig } from './config';
-import { EscrowReader } from './escrow';
+import { ApiKeyFormatError, parseEscrowApiKey, secretMatches } from '../../wrappers/escrowSecret';
+import { EscrowReader, EscrowState } from './escrow';
+import { EscrowCache } from './escrow-cache';
 import { Ledger } from './ledger';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerRegistry, WorkerState } from './registry';
@@ -34,6 +37,8 @@ export interface ProxyServerOptions {
     signer: Ed25519Signer;
     escrows: EscrowReader;
     ledger: Ledger;
+    /** Clock (ms) of the escrow cache; tests move it to expire cached state. */
+    now?: () => number;
 }
 
 /** A worker that answered with a retryable failure before sending anything. */
@@ -58,8 +63,11 @@ export class ProxyServer {
     private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
     /** nanoTON reserved by requests in flight, per escrow. */
     private readonly reserved = new Map<string, bigint>();
+    /** Escrow state, read through the cache (config escrowCacheMs / escrowRefreshMinMs). */
+    readonly escrows: EscrowCache;
 
     constructor(private readonly o: ProxyServerOptions) {
+        this.escrows = new EscrowCache(o.escrows, { ttlMs: o.config.escrowCacheMs, refreshMinMs: o.config.escrowRefreshMinMs, now: o.now });
         this.registry = new WorkerRegistry(o.config.workers, this.agent);
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
         this.server = http.createServer((req, res) => {
@@ -142,37 +150,77 @@ export class ProxyServer {
         throw new ApiError(404, `no route GET ${url}`, 'invalid_request_error', 'not_found');
     }
 
-    private escrowOf(req: http.IncomingMessage): Address {
-        const auth = req.headers.authorization;
-        const m = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
-        if (!m) throw new ApiError(401, 'missing Authorization: Bearer <escrow address>', 'invalid_request_error', 'invalid_api_key');
+    /** Escrow state through the cache; a failed read is the proxy's problem (503), not the client's. */
+    private async escrowState(escrow: Address, fresh: boolean): Promise<EscrowState | null> {
         try {
-            return Address.parse(m[1]);
-        } catch {
-            throw new ApiError(401, 'the API key must be the address of your JobEscrow with this proxy', 'invalid_request_error', 'invalid_api_key');
+            return fresh ? await this.escrows.refresh(escrow) : await this.escrows.get(escrow);
+        } catch (e) {
+            log('proxy', 'escrow read failed', { escrow: escrow.toString(), error: e instanceof Error ? e.message : String(e) });
+            throw new ApiError(503, 'the proxy could not read your escrow from the chain right now; retry later', 'server_error', 'escrow_unavailable');
         }
     }
 
-    /** Reserves the worst-case cost of a request against the escrow; returns the release function. */
-    private async reserve(escrow: Address, body: Record<string, unknown>, bodyBytes: number): Promise<() => void> {
-        const state = await this.o.escrows.getEscrow(escrow);
-        if (!state || !state.open) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
+    /**
+     * The API key is `<escrow address>:<secret hex>`; the secret must hash to the escrow's
+     * secretHash (compared in constant time). A refusal on cached state is re-checked once on
+     * fresh state first: the client may just have rotated its secret (or opened the escrow).
+     */
+    private async authenticate(req: http.IncomingMessage): Promise<{ escrow: Address; state: EscrowState }> {
+        const auth = req.headers.authorization;
+        if (typeof auth !== 'string' || auth.trim() === '')
+            throw new ApiError(401, 'missing API key: send "Authorization: Bearer <escrow address>:<secret hex>" (the openai client\'s apiKey)', 'invalid_request_error', 'missing_api_key');
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+        if (!m) throw new ApiError(401, 'the Authorization header must be "Bearer <escrow address>:<secret hex>"', 'invalid_request_error', 'invalid_api_key');
+        let key: { escrow: Address; secret: Buffer };
+        try {
+            key = parseEscrowApiKey(m[1]);
+        } catch (e) {
+            if (e instanceof ApiKeyFormatError) throw new ApiError(401, e.message, 'invalid_request_error', 'invalid_api_key');
+            throw e;
+        }
+        const { escrow, secret } = key;
+        let state = await this.escrowState(escrow, false);
+        if (!state || !state.open || !secretMatches(secret, state.secretHash)) state = await this.escrowState(escrow, true);
+        if (!state) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
+        if (state.secretHash === 0n)
+            throw new ApiError(401, `escrow ${escrow.toString()} has no API secret set: its client sets one (setEscrowSecret) before using it`, 'invalid_request_error', 'escrow_secret_not_set');
+        if (!secretMatches(secret, state.secretHash))
+            throw new ApiError(401, `incorrect API key: the secret does not match the one set on escrow ${escrow.toString()}`, 'invalid_request_error', 'invalid_api_key');
+        if (!state.open) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
+        return { escrow, state };
+    }
+
+    /**
+     * Reserves the worst-case cost of a request against the escrow; returns the release function.
+     * A balance that looks short is read again once (the client may just have topped up).
+     */
+    private async reserve(escrow: Address, cached: EscrowState, body: Record<string, unknown>, bodyBytes: number): Promise<() => void> {
         const key = escrow.toRawString();
         const maxTokens = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : this.o.config.defaultReserveTokens;
         const estimate: TokenCounts = { ...zeroTokens(), prompt: BigInt(Math.ceil(bodyBytes / 4)), completion: BigInt(Math.max(0, Math.floor(maxTokens))) };
         const need = costOf(estimate, this.o.config.prices);
-        // Counted here but not yet charged on chain, priced exactly as the escrow will price it.
-        const ahead = costOf(this.o.ledger.chargeOf(key), this.o.config.prices) - costOf(state.charged, this.o.config.prices);
-        const unsettled = ahead > 0n ? ahead : 0n;
-        const inflight = this.reserved.get(key) ?? 0n;
-        if (unsettled + inflight + need > state.balance)
+        // Runs synchronously up to the reservation, so concurrent requests cannot both pass on one balance.
+        const check = (state: EscrowState) => {
+            // Counted here but not yet charged on chain, priced exactly as the escrow will price it.
+            const ahead = costOf(this.o.ledger.chargeOf(key), this.o.config.prices) - costOf(state.charged, this.o.config.prices);
+            const unsettled = ahead > 0n ? ahead : 0n;
+            const inflight = this.reserved.get(key) ?? 0n;
+            return { ok: unsettled + inflight + need <= state.balance, unsettled, inflight, balance: state.balance };
+        };
+        let c = check(cached);
+        if (!c.ok) {
+            const fresh = await this.escrowState(escrow, true);
+            if (!fresh || !fresh.open) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
+            c = check(fresh);
+        }
+        if (!c.ok)
             throw new ApiError(
                 402,
-                `escrow balance ${state.balance} nanoTON does not cover this request: ${unsettled} unsettled + ${inflight} in flight + up to ${need} for this request`,
+                `escrow balance ${c.balance} nanoTON does not cover this request: ${c.unsettled} unsettled + ${c.inflight} in flight + up to ${need} for this request`,
                 'insufficient_quota',
                 'insufficient_balance',
             );
-        this.reserved.set(key, inflight + need);
+        this.reserved.set(key, c.inflight + need);
         let released = false;
         return () => {
             if (released) return;
@@ -184,7 +232,7 @@ export class ProxyServer {
     }
 
     private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-        const escrow = this.escrowOf(req);
+        const { escrow, state } = await this.authenticate(req);
         const raw = await readBody(req, this.o.config.maxBodyBytes);
         const body = parseJsonObject(raw);
         if (typeof body.model !== 'string') throw new ApiError(400, 'model must be a string', 'invalid_request_error', null, 'model');
@@ -200,7 +248,7 @@ export class ProxyServer {
                 throw new ApiError(400, 'a sealed request needs sealed_for: the hex X25519 key of the worker it is sealed to (see GET /v1/workers)', 'invalid_request_error', null, 'sealed_for');
             sealedFor = body.sealed_for.toLowerCase();
         }
-        const release = await this.reserve(escrow, body, raw.length);
+        const release = await this.reserve(escrow, state, body, raw.length);
         const closed = new AbortController();
         res.on('close', () => {
             if (!res.writableFinished) closed.abort();
