@@ -108,62 +108,53 @@ describe('worker: request ids across restarts', () => {
         generateModel(model, 'tiny', 1);
     });
 
+    const d = path.join(dir, 'worker-data');
+    let w: Spawned | undefined;
+    afterAll(() => stop(w));
+
     it('refuses, after a restart with the same data directory, a (proxy, request id) it answered before', async () => {
-        const d = path.join(dir, 'restart');
-        let w = await start(d);
-        try {
-            expect((await ask(w, P1, 777n)).status).toBe(200);
-            await stop(w);
-            w = await start(d);
-            expect(w.stderr()).toMatch(/request ids recovered .*proxies=1 ids=1/);
-            const again = await ask(w, P1, 777n);
-            expect(again.status).toBe(409);
-            expect(again.json.error).toMatchObject({ code: 'duplicate_request_id' });
-            expect((await ask(w, P2, 777n)).status).toBe(200);
-            expect((await ask(w, P1, 778n)).status).toBe(200);
-        } finally {
-            await stop(w);
-        }
+        w = await start(d);
+        expect((await ask(w, P1, 777n)).status).toBe(200);
+        await stop(w);
+        w = await start(d);
+        expect(w.stderr()).toMatch(/request ids recovered .*proxies=1 ids=1/);
+        const again = await ask(w, P1, 777n);
+        expect(again.status).toBe(409);
+        expect(again.json.error).toMatchObject({ code: 'duplicate_request_id' });
+        expect((await ask(w, P2, 777n)).status).toBe(200);
     });
 
     it('loses no claimed id when SIGKILLed under load', async () => {
-        const d = path.join(dir, 'sigkill');
-        let w = await start(d);
-        const answered: bigint[] = [];
+        const answered: bigint[] = [777n];
         let next = 1000n;
         let running = true;
-        const loop = async () => {
+        const loop = async (worker: Spawned) => {
             while (running) {
                 const id = next++;
                 try {
-                    const r = await ask(w, P1, id);
+                    const r = await ask(worker, P1, id);
                     if (r.status === 200 && r.json.receipt) answered.push(id);
                 } catch {
                     return; // the worker died under us
                 }
             }
         };
-        const load = Promise.all([loop(), loop(), loop(), loop()]);
-        await new Promise((r) => setTimeout(r, 1500));
+        const load = Promise.all([1, 2, 3, 4].map(() => loop(w as Spawned)));
+        await new Promise((r) => setTimeout(r, 1000));
         await stop(w, 'SIGKILL');
         running = false;
         await load;
         expect(answered.length).toBeGreaterThan(20);
         w = await start(d);
-        try {
-            for (let i = 0; i < answered.length; i += 25) {
-                const statuses = await Promise.all(answered.slice(i, i + 25).map(async (id) => (await ask(w, P1, id)).status));
-                expect(statuses.every((s) => s === 409)).toBe(true);
-            }
-            expect((await ask(w, P1, next + 1n)).status).toBe(200);
-        } finally {
-            await stop(w);
+        for (let i = 0; i < answered.length; i += 25) {
+            const statuses = await Promise.all(answered.slice(i, i + 25).map(async (id) => (await ask(w as Spawned, P1, id)).status));
+            expect(statuses.every((s) => s === 409)).toBe(true);
         }
+        expect((await ask(w, P1, next + 1n)).status).toBe(200);
+        await stop(w);
     });
 
-    it('documents --data-dir, and refuses to start on a damaged request-id file, saying why', async () => {
-        expect((await runCli('cocoon-worker.js', ['--help'])).stdout).toMatch(/--data-dir DIR +where the \(proxy, request id\) pairs/);
-        const d = path.join(dir, 'restart');
+    it('refuses to start on a damaged request-id file, saying why', async () => {
         const file = path.join(d, LOG);
         const text = fs.readFileSync(file, 'utf8').split('\n');
         text[0] = text[0].replace('"id":"777"', '"id":"666"');
