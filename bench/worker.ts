@@ -150,7 +150,7 @@ async function main(): Promise<void> {
 
     // --- worker and proxy processes
     const workerSeed = Buffer.alloc(32, 7);
-    const worker = await spawnCli('cocoon-worker.js', ['--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', workerSeed.toString('hex')]);
+    const worker = await spawnCli('cocoon-worker.js', ['--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', workerSeed.toString('hex'), '--data-dir', path.join(dir, 'worker-data')]);
     const wid = identityFromSeed(workerSeed);
     const escrow = new Address(0, Buffer.alloc(32, 1));
     // The client's API secret: the proxy's config holds only its hash, as the escrow on chain would.

@@ -236,7 +236,7 @@ async function main(): Promise<void> {
         // ------------------------------------------------------------------ 3
         step(journal, 'Start the reference worker (llama.cpp) and the proxy router on localhost');
         worker = await spawnCli('cocoon-worker.js', [
-            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--proxy-address', proxyReg.address.toString(),
+            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--data-dir', join(work, 'worker-data'), '--proxy-address', proxyReg.address.toString(),
         ]);
         say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')})`);
         const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));

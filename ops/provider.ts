@@ -101,8 +101,8 @@ export async function reportEquivocation(provider: NetworkProvider, o: { provide
     return { slashed, bounty };
 }
 
-/** Anyone: a fault report signed by an active proxy's enclave key, submitted to that Proxy. */
-export async function submitFaultReport(provider: NetworkProvider, o: { proxy: Address; providerSeqno: bigint; report: SignedPayload }): Promise<void> {
+/** Anyone: a fault report signed by an active proxy's enclave key, submitted to that Proxy. Returns what the Provider lost. */
+export async function submitFaultReport(provider: NetworkProvider, o: { proxy: Address; providerSeqno: bigint; report: SignedPayload }): Promise<{ slashed: bigint }> {
     await requireDeployed(provider, o.proxy, 'Proxy');
     const proxy = provider.open(Proxy.fromAddress(o.proxy));
     const r = parseFaultReport(o.report.payload);
@@ -135,7 +135,9 @@ export async function submitFaultReport(provider: NetworkProvider, o: { proxy: A
     const stake = await p.getStake();
     await proxy.send(provider.sender(), { value: SLASH_GAS }, faultReportSubmission(o.report, o.providerSeqno, BigInt(Date.now())));
     await confirm(provider, `fault report #${r.reportId} applied`, async () => (await p.getLastFaultReportId(seqno)) === r.reportId);
-    provider.ui().write(`provider stake ${fromNano(stake)} → ${fromNano(await p.getStake())} TON`);
+    const after = await p.getStake();
+    provider.ui().write(`provider stake ${fromNano(stake)} → ${fromNano(after)} TON`);
+    return { slashed: stake - after };
 }
 
 export async function describeProvider(provider: NetworkProvider, providerAddress: Address): Promise<string> {

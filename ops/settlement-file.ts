@@ -3,12 +3,14 @@
  * - the proxy router's `GET /v1/settlement/charge/<escrow>` and `GET /v1/settlement/payout/<account>`
  *   answers (worker-reference/proxy/settlement.ts: `payload` base64 BOC, `signature` base64);
  * - the worker's work receipt (docs/worker.md "Work receipt": `{boc, signature, ...}`), alone or
- *   inside the response that carried it (`{..., receipt: {...}}`).
+ *   inside the response that carried it (`{..., receipt: {...}}`);
+ * - the router's fault reports, `GET /v1/faults/<id>` (one report) or `GET /v1/faults` (the list)
+ *   (worker-reference/proxy/faults.ts).
  * Each reader takes a file path or the JSON text itself, and checks what it can offline.
  */
 import { Address, Cell } from '@ton/core';
 import { existsSync, readFileSync } from 'fs';
-import { parseChargePayload, parsePayoutPayload, parseWorkReceipt, SignedPayload, WorkReceipt } from '../wrappers/payloads';
+import { FaultReport, parseChargePayload, parseFaultReport, parsePayoutPayload, parseWorkReceipt, SignedPayload, WorkReceipt } from '../wrappers/payloads';
 
 function readJson(fileOrJson: string, what: string): Record<string, unknown> {
     const text = existsSync(fileOrJson) ? readFileSync(fileOrJson, 'utf8') : fileOrJson;
@@ -102,4 +104,53 @@ export function readReceipt(fileOrJson: string, what = 'receipt'): SignedReceipt
         throw new Error(`${what}: ${(e as Error).message}`);
     }
     return { receipt, payload, signature: signatureBytes(field(o, 'signature', what), what) };
+}
+
+export interface SignedFaultFile extends SignedPayload {
+    report: FaultReport;
+    /** The Provider's seqno at Root as the router recorded it (absent if the JSON lacks it). */
+    providerSeqno?: bigint;
+}
+
+function pickFault(top: Record<string, unknown>, reportId: bigint | undefined, what: string): Record<string, unknown> {
+    if (!Array.isArray(top.faults)) {
+        if (reportId !== undefined && top.report_id !== undefined && String(top.report_id) !== reportId.toString()) {
+            throw new Error(`${what}: this is report ${String(top.report_id)}, not ${reportId}`);
+        }
+        return top;
+    }
+    const list = top.faults.filter((f): f is Record<string, unknown> => typeof f === 'object' && f !== null);
+    const ids = list.map((f) => String(f.report_id));
+    if (reportId === undefined) {
+        if (list.length === 1) return list[0];
+        throw new Error(`${what}: the list holds ${list.length} reports (${ids.join(', ') || 'none'}); name one by its report id`);
+    }
+    const found = list.find((f) => String(f.report_id) === reportId.toString());
+    if (!found) throw new Error(`${what}: no report ${reportId} in the list (${ids.join(', ') || 'none'})`);
+    return found;
+}
+
+/**
+ * A signed fault report as the router's `GET /v1/faults/<id>` returns it, or one picked by
+ * `reportId` out of its `GET /v1/faults` list.
+ */
+export function readSignedFault(fileOrJson: string, reportId?: bigint): SignedFaultFile {
+    const what = 'fault report';
+    const o = pickFault(readJson(fileOrJson, what), reportId, what);
+    const payload = oneCell(field(o, 'payload', what), what);
+    let report: FaultReport;
+    try {
+        report = parseFaultReport(payload);
+    } catch (e) {
+        throw new Error(`${what}: ${(e as Error).message}`);
+    }
+    if (typeof o.provider === 'string' && !Address.parse(o.provider).equals(report.provider)) throw new Error(`${what}: "provider" does not match the signed payload's provider ${report.provider.toString()}`);
+    if (typeof o.proxy === 'string' && !Address.parse(o.proxy).equals(report.proxy)) throw new Error(`${what}: "proxy" does not match the signed payload's proxy ${report.proxy.toString()}`);
+    if (o.report_id !== undefined && String(o.report_id) !== report.reportId.toString()) throw new Error(`${what}: "report_id" does not match the signed payload's id ${report.reportId}`);
+    let providerSeqno: bigint | undefined;
+    if (o.provider_seqno !== undefined) {
+        if (!/^\d+$/.test(String(o.provider_seqno))) throw new Error(`${what}: "provider_seqno" is not a non-negative integer`);
+        providerSeqno = BigInt(String(o.provider_seqno));
+    }
+    return { report, providerSeqno, payload, signature: signatureBytes(field(o, 'signature', what), what) };
 }

@@ -372,11 +372,31 @@ export function parsePayoutPayload(cell: Cell): PayoutPayload {
 // Fault report (proxy enclave → Provider, routed Proxy → Root → Provider)
 // ---------------------------------------------------------------------------------------
 
+/**
+ * Reason codes of fault reports (docs/provider.md, "Fault reasons"). The contracts carry the
+ * code without interpreting it; each names a check of a work receipt that the worker's own
+ * key signed (a receipt that does not verify proves nothing about the worker).
+ */
+export enum FaultReason {
+    /** The receipt names another proxy or another request id than the one sent. */
+    WrongRequest = 1,
+    /** Its token counts differ from the usage the worker reported, are inconsistent, or no usage came. */
+    WrongCounts = 2,
+    /** It names a model the proxy does not allow for this worker. */
+    ModelNotAllowed = 3,
+    /** Its result hash is not the hash of the answer the worker sent. */
+    ResultMismatch = 4,
+}
+
+export function faultReasonName(code: number): string {
+    return FaultReason[code] ?? `unknown (${code})`;
+}
+
 export interface FaultReport {
     provider: Address; // the Provider contract that must accept it
     proxy: Address; // the reporting Proxy contract
     reportId: bigint; // uint64, monotonic per (proxy, provider)
-    reason: number; // uint8, see docs/SPEC.md
+    reason: number; // uint8, FaultReason (docs/provider.md)
     requestId: bigint; // uint64
     validUntil: number;
 }

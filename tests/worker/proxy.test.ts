@@ -143,7 +143,8 @@ beforeAll(async () => {
     generateModel(model, 'tiny', 1);
     modelHash = sha256File(model).toString('hex');
     const args = ['--model', model, '--port', '0', ...FAST_WORKER, '--parallel', '2'];
-    [w1, w2] = await Promise.all([spawnCli('cocoon-worker.js', [...args, '--key-seed', seedHex(7)]), spawnCli('cocoon-worker.js', [...args, '--key-seed', seedHex(8)])]);
+    const worker = (seed: number) => spawnCli('cocoon-worker.js', [...args, '--key-seed', seedHex(seed), '--data-dir', path.join(dir, `worker-${seed}`)]);
+    [w1, w2] = await Promise.all([worker(7), worker(8)]);
     const relayPort = await startRelay(w2.port);
     const fakePort = await startFakeWorker();
     const config = writeConfig(path.join(dir, 'proxy.json'), path.join(dir, 'proxy-data'), [

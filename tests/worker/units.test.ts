@@ -12,7 +12,7 @@ import { readGgufHeader } from '../../worker-reference/gguf/reader';
 import { validateGgufHeader } from '../../worker-reference/gguf/validate';
 import { floatToHalf, writeGguf } from '../../worker-reference/gguf/writer';
 import { generateModel } from '../../worker-reference/model/generate';
-import { Ledger } from '../../worker-reference/proxy/ledger';
+import { FAULTS_KEPT, Ledger } from '../../worker-reference/proxy/ledger';
 import { SequencePool } from '../../worker-reference/worker/sequence-pool';
 import { StopScanner } from '../../worker-reference/worker/text-stream';
 import { tmpDir } from './helpers';
@@ -190,6 +190,39 @@ describe('ledger', () => {
         const l3 = Ledger.open(d, 3);
         expect(l3.chargeOf(escrow).prompt).toBe(60n);
         expect(l3.requestCount).toBe(6);
+    });
+
+    it('records fault reports: ids never reused (even with the clock set back), kept across snapshot and log', async () => {
+        const d = path.join(dir, 'ledger-faults');
+        const entry = (worker: string) => (reportId: bigint) => ({ worker, providerSeqno: 2n, payload: `p${reportId}`, signature: 's', filedAt: 1, detail: 'why' });
+        const l = Ledger.open(d, 2);
+        const a = await l.recordFault(entry('a'));
+        const [b, c] = await Promise.all([l.recordFault(entry('b')), l.recordFault(entry('c'))]);
+        expect(b.reportId).toBeGreaterThan(a.reportId);
+        expect(c.reportId).toBeGreaterThan(b.reportId);
+        await l.record(use(1)); // a snapshot every 2 records: the faults are in it and in the log
+        const clock = jest.spyOn(Date, 'now').mockReturnValue(Date.now() - 86_400_000);
+        try {
+            const l2 = Ledger.open(d, 2);
+            expect(l2.faults.map((f) => f.worker)).toEqual(['a', 'b', 'c']);
+            expect(l2.faults[2]).toEqual(c);
+            const e = await l2.recordFault(entry('e'));
+            expect(e.reportId).toBe(c.reportId + 1n);
+            await l2.close();
+            const l3 = Ledger.open(d, 2);
+            expect(l3.faults.map((f) => f.reportId)).toEqual([a, b, c, e].map((f) => f.reportId));
+            expect((await l3.recordFault(entry('f'))).reportId).toBe(e.reportId + 1n);
+        } finally {
+            clock.mockRestore();
+        }
+    });
+
+    it(`keeps the last ${FAULTS_KEPT} fault reports`, async () => {
+        const l = Ledger.open(path.join(dir, 'ledger-many-faults'), 100_000);
+        const all = await Promise.all(Array.from({ length: FAULTS_KEPT + 5 }, () => l.recordFault(() => ({ worker: 'w', providerSeqno: 0n, payload: '', signature: '', filedAt: 0, detail: '' }))));
+        expect(l.faults).toHaveLength(FAULTS_KEPT);
+        expect(l.faults[0].reportId).toBe(all[5].reportId);
+        await l.close();
     });
 
     it('refuses to start when intact records follow a damaged one', async () => {

@@ -231,6 +231,7 @@ describe('worker: model files', () => {
             const r = await runCli(bin, ['--help']);
             expect(r.code).toBe(0);
             expect(r.stdout).toMatch(/^Usage: cocoon-/);
+            if (bin === 'cocoon-worker.js') expect(r.stdout).toMatch(/--data-dir DIR +where the \(proxy, request id\) pairs/);
         }
     });
 

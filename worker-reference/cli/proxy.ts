@@ -16,10 +16,13 @@ The reference proxy router: forwards OpenAI-style chat completions to its worker
 model, health and load; retried on another worker when one fails), checks every work
 receipt, keeps per-escrow charges and per-worker-account payouts in a write-ahead log
 (fsync before an answer completes) and serves signed cumulative charge / payout payloads.
+A receipt the worker signed that fails the check is answered 502 and reported: a fault
+report signed for the worker's Provider (workers[].provider / providerSeqno), served at
+GET /v1/faults.
 
   --config FILE   JSON config: proxyAddress, keySeed, dataDir, workers[], prices, escrows
-                  (with each escrow's secretHash), escrowCacheMs, escrowRefreshMinMs
-                  (see docs/worker.md)
+                  (with each escrow's secretHash), escrowCacheMs, escrowRefreshMinMs,
+                  faultTtlSeconds (see docs/worker.md)
   --port N        TCP port (0 = any free port; the chosen port is printed)
   --host H        bind address (default 127.0.0.1)
   --help          this text
@@ -62,6 +65,7 @@ runMain(async () => {
         records: ledger.recordCount,
         requests: ledger.requestCount,
         escrows: ledger.escrows.length,
+        fault_reports: ledger.faults.length,
         ms: Math.round(performance.now() - t0),
     });
     const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: InMemoryEscrowReader.fromJson(config.escrows), ledger });

@@ -7,6 +7,7 @@ import { identityFromSeedHex } from '../crypto/keys';
 import { ModelEngine } from '../worker/engine';
 import { defaultCpuThreads, GpuChoice, openLlama } from '../worker/llama';
 import { checkModelHeader, probeLoadInChild } from '../worker/model-check';
+import { ClaimedRequestIds } from '../worker/request-ids';
 import { WorkerServer } from '../worker/server';
 
 const HELP = `Usage: cocoon-worker --model FILE [--model ID=FILE ...] --port N [options]
@@ -32,9 +33,27 @@ with its X25519 key and answered encrypted to the client's key.
   --key-seed HEX        32-byte hex seed of the enclave keys (default: fresh random keys;
                         also read from COCOON_WORKER_KEY_SEED)
   --proxy-address ADDR  proxy address put in receipts of requests without x-cocoon-proxy
+  --data-dir DIR        where the (proxy, request id) pairs this key answered are kept, so
+                        no restart can sign a second receipt for one (default
+                        .cocoon-data/worker-<first 16 hex of the Ed25519 key>; without
+                        --key-seed and --data-dir the key is new, so they stay in memory).
+                        One worker per directory; a damaged file refuses to start.
   --no-probe            skip the trial load of each model in a child process
   --help                this text
 `;
+
+/** The claimed request ids: in `dataDir`, or the key's default directory; in memory for a fresh random key. */
+function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: string | undefined): ClaimedRequestIds {
+    if (dataDir === undefined && seed === undefined) {
+        log('worker', 'request ids kept in memory: the key is fresh (no --key-seed), so it signed nothing before this start');
+        return ClaimedRequestIds.inMemory();
+    }
+    const dir = path.resolve(dataDir ?? path.join('.cocoon-data', `worker-${ed25519.toString('hex').slice(0, 16)}`));
+    const t0 = performance.now();
+    const ids = ClaimedRequestIds.open(dir);
+    log('worker', 'request ids recovered', { dir, ...ids.stats, ms: Math.round(performance.now() - t0) });
+    return ids;
+}
 
 runMain(async () => {
     const argv = process.argv.slice(2);
@@ -57,6 +76,7 @@ runMain(async () => {
     const identity = identityFromSeedHex(one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
     const proxyArg = one(args, 'proxy-address');
     const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
+    const requestIds = openRequestIds(one(args, 'data-dir'), identity.ed25519.publicKey, one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
 
     log('worker', 'starting', { ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex') });
     const backend = await openLlama(gpu, threads);
@@ -96,13 +116,16 @@ runMain(async () => {
     }
     if (engines.length === 0) throw new Error('no usable model: every --model was refused (see the log above)');
 
-    const server = new WorkerServer({ engines, identity, backend: backend.backend, defaultProxy, maxBodyBytes });
+    const server = new WorkerServer({ engines, identity, backend: backend.backend, defaultProxy, maxBodyBytes, requestIds });
     const bound = await server.listen(port, one(args, 'host', '127.0.0.1'));
     log('worker', 'listening', { url: `http://${one(args, 'host', '127.0.0.1')}:${bound}` });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex'), backend: backend.backend }) + '\n');
     const shutdown = () => {
         log('worker', 'shutting down');
-        void server.close().then(() => process.exit(0));
+        void server
+            .close()
+            .then(() => requestIds.close())
+            .then(() => process.exit(0));
     };
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);

@@ -11,6 +11,13 @@ export interface WorkerConfig {
     x25519Key?: Buffer; // for clients who seal prompts (published by GET /v1/workers)
     modelHashes: Set<string>; // hex SHA-256 of the GGUFs this worker may serve (allow-list)
     workerAccount: Address; // the WorkerAccount paid for this worker's tokens
+    /** The worker's Provider contract and its seqno at Root: needed to file fault reports. */
+    provider?: ProviderRef;
+}
+
+export interface ProviderRef {
+    address: Address;
+    seqno: bigint;
 }
 
 export interface ProxyConfig {
@@ -23,6 +30,8 @@ export interface ProxyConfig {
     healthIntervalMs: number;
     requestTimeoutMs: number;
     signatureTtlSeconds: number;
+    /** How long a fault report's signature stays valid (its valid-until = filing time + this). */
+    faultTtlSeconds: number;
     /** Tokens reserved against the balance for a request without max_tokens. */
     defaultReserveTokens: number;
     maxBodyBytes: number;
@@ -49,6 +58,22 @@ function ms(v: unknown, fallback: number, what: string): number {
     return v;
 }
 
+/** `provider` + `providerSeqno` of a worker entry: both or neither. */
+function providerRef(o: Record<string, unknown>, what: string): ProviderRef | undefined {
+    if (o.provider === undefined && o.providerSeqno === undefined) return undefined;
+    if (typeof o.provider !== 'string') throw new Error(`${what}.provider (the worker's Provider contract address) is required with providerSeqno`);
+    const n = o.providerSeqno;
+    if (!((typeof n === 'number' && Number.isInteger(n) && n >= 0) || (typeof n === 'string' && /^\d+$/.test(n))))
+        throw new Error(`${what}.providerSeqno (the Provider's seqno at Root, a non-negative integer) is required with provider`);
+    let address: Address;
+    try {
+        address = Address.parse(o.provider);
+    } catch {
+        throw new Error(`${what}.provider is not a TON address`);
+    }
+    return { address, seqno: BigInt(n) };
+}
+
 export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
     if (typeof json !== 'object' || json === null) throw new Error('config must be a JSON object');
     const c = json as Record<string, unknown>;
@@ -72,6 +97,7 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
                 x25519Key: o.x25519Key === undefined ? undefined : hex32(o.x25519Key, `workers[${i}].x25519Key`),
                 modelHashes: new Set(o.modelHashes.map((h: unknown) => hex32(h, `workers[${i}].modelHashes`).toString('hex'))),
                 workerAccount: Address.parse(o.workerAccount),
+                provider: providerRef(o, `workers[${i}]`),
             };
         }),
         prices: {
@@ -86,6 +112,7 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
         healthIntervalMs: typeof c.healthIntervalMs === 'number' ? c.healthIntervalMs : 5000,
         requestTimeoutMs: typeof c.requestTimeoutMs === 'number' ? c.requestTimeoutMs : 300_000,
         signatureTtlSeconds: typeof c.signatureTtlSeconds === 'number' ? c.signatureTtlSeconds : 3600,
+        faultTtlSeconds: typeof c.faultTtlSeconds === 'number' ? c.faultTtlSeconds : 7 * 86400,
         defaultReserveTokens: typeof c.defaultReserveTokens === 'number' ? c.defaultReserveTokens : 512,
         maxBodyBytes: typeof c.maxBodyBytes === 'number' ? c.maxBodyBytes : 1 << 20,
         escrowCacheMs: ms(c.escrowCacheMs, 3000, 'escrowCacheMs'),

@@ -12,10 +12,14 @@
  *                  log records with seq > snapshot.seq; a torn last line (crash mid-append) is
  *                  dropped, damage before intact records refuses to start.
  * Concurrent records share one fdatasync (group commit).
+ *
+ * The same log keeps the fault reports the proxy files against workers (proxy/faults.ts):
+ * each is signed once and recorded before anyone can see it; report ids are never reused,
+ * like request ids (the last 1,000 reports are kept for GET /v1/faults).
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkedLine, dropTornTail, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
 import { addTokens, TokenCounts, tokensFromJson, tokensJson, zeroTokens } from './tokens';
 
 export interface UsageRecord {
@@ -27,9 +31,25 @@ export interface UsageRecord {
     resultHash: string;
 }
 
+/** A fault report as filed: the signed payload never changes once recorded. */
+export interface FaultEntry {
+    reportId: bigint;
+    worker: string; // worker name (config)
+    providerSeqno: bigint; // the Provider's seqno at Root (not in the signed payload)
+    payload: string; // base64 BOC of the fault_report cell
+    signature: string; // base64 Ed25519 over the cell hash
+    filedAt: number; // unix seconds
+    detail: string; // what the check found (no prompt or answer content)
+}
+
+type FaultJson = { id: string; w: string; n: string; b: string; sig: string; at: number; why: string };
+
 type WalRecord =
     | { s: number; t: 'use'; e: string; a: string; w: string; rid: string; k: Record<keyof TokenCounts, string>; h: string }
-    | { s: number; t: 'ids'; upTo: string };
+    | { s: number; t: 'ids'; upTo: string }
+    | ({ s: number; t: 'fault' } & FaultJson);
+
+type WalBody = WalRecord extends infer R ? (R extends WalRecord ? Omit<R, 's'> : never) : never;
 
 interface Snapshot {
     version: 1;
@@ -38,12 +58,21 @@ interface Snapshot {
     charges: Record<string, Record<keyof TokenCounts, string>>;
     payouts: Record<string, Record<keyof TokenCounts, string>>;
     requests: number;
+    /** Absent in snapshots written before fault reports existed. */
+    lastFaultId?: string;
+    faults?: FaultJson[];
 }
 
 const ID_BLOCK = 10_000n;
+/** Fault reports kept for GET /v1/faults (older ones leave at the next snapshot). */
+export const FAULTS_KEPT = 1000;
 
-function check(json: string): string {
-    return crypto.createHash('sha256').update(json).digest('hex').slice(0, 16);
+function faultJson(f: FaultEntry): FaultJson {
+    return { id: f.reportId.toString(), w: f.worker, n: f.providerSeqno.toString(), b: f.payload, sig: f.signature, at: f.filedAt, why: f.detail };
+}
+
+function faultEntry(j: FaultJson): FaultEntry {
+    return { reportId: BigInt(j.id), worker: j.w, providerSeqno: BigInt(j.n), payload: j.b, signature: j.sig, filedAt: j.at, detail: j.why };
 }
 
 interface Pending {
@@ -66,6 +95,9 @@ export class Ledger {
     private sinceSnapshot = 0;
     private reserving?: Promise<void>;
     private failed?: Error;
+    private readonly faultList: FaultEntry[] = [];
+    /** Highest report id recorded or handed out. */
+    private lastFaultId = 0n;
 
     private constructor(
         readonly dir: string,
@@ -102,35 +134,22 @@ export class Ledger {
             this.requests = snap.requests;
             for (const [k, v] of Object.entries(snap.charges)) this.charges.set(k, tokensFromJson(v));
             for (const [k, v] of Object.entries(snap.payouts)) this.payouts.set(k, tokensFromJson(v));
+            this.lastFaultId = BigInt(snap.lastFaultId ?? '0');
+            for (const f of snap.faults ?? []) this.faultList.push(faultEntry(f));
         }
-        if (!fs.existsSync(this.walPath)) return;
-        const data = fs.readFileSync(this.walPath);
-        let offset = 0;
-        let goodEnd = 0;
-        let damagedAt = -1;
-        while (offset < data.length) {
-            const nl = data.indexOf(0x0a, offset);
-            if (nl < 0) break; // torn tail: no newline
-            const line = data.subarray(offset, nl).toString('utf8');
-            offset = nl + 1;
-            const sp = line.indexOf(' ');
-            const json = sp > 0 ? line.slice(sp + 1) : '';
-            if (sp !== 16 || check(json) !== line.slice(0, 16)) {
-                if (damagedAt < 0) damagedAt = goodEnd;
-                continue;
-            }
-            if (damagedAt >= 0) throw new Error(`write-ahead log ${this.walPath} is damaged at byte ${damagedAt} before intact records; refusing to start`);
+        let log;
+        try {
+            log = readCheckedLog(this.walPath);
+        } catch (e) {
+            if (e instanceof LogDamaged) throw new Error(`write-ahead log ${e.message}; refusing to start`);
+            throw e;
+        }
+        for (const json of log.records) {
             const rec = JSON.parse(json) as WalRecord;
             if (rec.s > snapSeq) this.apply(rec);
-            goodEnd = offset;
         }
-        if (goodEnd < data.length) {
-            // Drop the torn tail so new records start on a clean line.
-            const fd = fs.openSync(this.walPath, 'r+');
-            fs.ftruncateSync(fd, goodEnd);
-            fs.fsyncSync(fd);
-            fs.closeSync(fd);
-        }
+        // Drop the torn tail so new records start on a clean line.
+        dropTornTail(this.walPath, log);
     }
 
     private apply(rec: WalRecord): void {
@@ -139,6 +158,13 @@ export class Ledger {
         if (rec.t === 'ids') {
             const upTo = BigInt(rec.upTo);
             if (upTo > this.reservedUpTo) this.reservedUpTo = upTo;
+            return;
+        }
+        if (rec.t === 'fault') {
+            const f = faultEntry(rec);
+            if (f.reportId > this.lastFaultId) this.lastFaultId = f.reportId;
+            this.faultList.push(f);
+            if (this.faultList.length > FAULTS_KEPT) this.faultList.splice(0, this.faultList.length - FAULTS_KEPT);
             return;
         }
         const t = tokensFromJson(rec.k);
@@ -169,6 +195,10 @@ export class Ledger {
     get requestCount(): number {
         return this.requests;
     }
+    /** Recorded fault reports (the last FAULTS_KEPT), in the order they were filed. */
+    get faults(): readonly FaultEntry[] {
+        return this.faultList;
+    }
 
     // ------------------------------------------------------------------ writes
 
@@ -188,7 +218,21 @@ export class Ledger {
         return this.nextId++;
     }
 
-    private append(partial: { t: 'use'; e: string; a: string; w: string; rid: string; k: Record<keyof TokenCounts, string>; h: string } | { t: 'ids'; upTo: string }): Promise<void> {
+    /**
+     * Files a fault report: takes a report id never handed out before (above every recorded
+     * one and at least now_ms × 1000, so ids keep rising even if the data directory is lost),
+     * lets `sign` build the entry for it, and resolves with the entry once it is on disk.
+     */
+    async recordFault(sign: (reportId: bigint) => Omit<FaultEntry, 'reportId'>): Promise<FaultEntry> {
+        const floor = BigInt(Date.now()) * 1000n;
+        const reportId = this.lastFaultId >= floor ? this.lastFaultId + 1n : floor;
+        this.lastFaultId = reportId;
+        const entry: FaultEntry = { reportId, ...sign(reportId) };
+        await this.append({ t: 'fault', ...faultJson(entry) });
+        return entry;
+    }
+
+    private append(partial: WalBody): Promise<void> {
         if (this.failed) return Promise.reject(this.failed);
         return new Promise((resolve, reject) => {
             // Sequence numbers are given at flush time, in log order.
@@ -209,8 +253,7 @@ export class Ledger {
         const lines: string[] = [];
         for (const p of batch) {
             p.rec.s = ++s;
-            const json = JSON.stringify(p.rec);
-            lines.push(`${check(json)} ${json}\n`);
+            lines.push(checkedLine(JSON.stringify(p.rec)));
         }
         const buf = Buffer.from(lines.join(''));
         const done = (err: Error | null) => {
@@ -244,16 +287,10 @@ export class Ledger {
             charges: Object.fromEntries([...this.charges].map(([k, v]) => [k, tokensJson(v)])),
             payouts: Object.fromEntries([...this.payouts].map(([k, v]) => [k, tokensJson(v)])),
             requests: this.requests,
+            lastFaultId: this.lastFaultId.toString(),
+            faults: this.faultList.map(faultJson),
         };
-        const tmp = this.snapshotPath + '.tmp';
-        const fd = fs.openSync(tmp, 'w');
-        fs.writeSync(fd, JSON.stringify(snap));
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-        fs.renameSync(tmp, this.snapshotPath);
-        const dfd = fs.openSync(this.dir, 'r');
-        fs.fsyncSync(dfd);
-        fs.closeSync(dfd);
+        writeFileDurably(this.snapshotPath, this.dir, JSON.stringify(snap));
         // Records up to snap.seq are in the snapshot; replay skips them even if truncation is lost.
         fs.ftruncateSync(this.fd, 0);
         fs.fsyncSync(this.fd);

@@ -2,9 +2,11 @@
  * What the proxy checks before it counts a worker's answer: the receipt verifies with the
  * worker's key, names this proxy and this request, an allowed model, the very token counts
  * reported in `usage`, and the hash of the answer bytes the proxy forwarded.
+ * A failure after the signature verified is the worker's own doing: the error carries the
+ * fault reason the proxy reports on chain (proxy/faults.ts).
  */
 import { Address } from '@ton/core';
-import { TokenCounts } from '../../wrappers/payloads';
+import { FaultReason, TokenCounts } from '../../wrappers/payloads';
 import { openReceipt, ReceiptJson } from '../worker/receipt';
 import { WorkerState } from './registry';
 
@@ -15,10 +17,18 @@ export interface UsageJson {
     completion_tokens_details?: { reasoning_tokens?: unknown } | null;
 }
 
-export class ReceiptError extends Error {}
+export class ReceiptError extends Error {
+    /** Set when a receipt signed by the worker's key fails a check: reportable evidence. */
+    constructor(
+        message: string,
+        readonly fault?: FaultReason,
+    ) {
+        super(message);
+    }
+}
 
 function count(v: unknown): bigint {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ReceiptError('usage token count is not a non-negative integer');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ReceiptError('usage token count is not a non-negative integer', FaultReason.WrongCounts);
     return BigInt(v);
 }
 
@@ -37,12 +47,12 @@ export function checkReceipt(args: {
         throw new ReceiptError(`bad receipt: ${e instanceof Error ? e.message : String(e)}`);
     }
     const r = opened.receipt;
-    if (!r.proxy.equals(args.proxy)) throw new ReceiptError('receipt names another proxy');
-    if (r.requestId !== args.requestId) throw new ReceiptError(`receipt is for request ${r.requestId}, expected ${args.requestId}`);
-    if (!args.worker.config.modelHashes.has(r.modelHash.toString('hex'))) throw new ReceiptError('receipt names a model not allowed for this worker');
-    if (!r.resultHash.equals(args.resultHash)) throw new ReceiptError('receipt result hash does not match the answer forwarded');
+    if (!r.proxy.equals(args.proxy)) throw new ReceiptError('receipt names another proxy', FaultReason.WrongRequest);
+    if (r.requestId !== args.requestId) throw new ReceiptError(`receipt is for request ${r.requestId}, expected ${args.requestId}`, FaultReason.WrongRequest);
+    if (!args.worker.config.modelHashes.has(r.modelHash.toString('hex'))) throw new ReceiptError('receipt names a model not allowed for this worker', FaultReason.ModelNotAllowed);
+    if (!r.resultHash.equals(args.resultHash)) throw new ReceiptError('receipt result hash does not match the answer forwarded', FaultReason.ResultMismatch);
     const u = args.usage;
-    if (!u) throw new ReceiptError('answer has no usage');
+    if (!u) throw new ReceiptError('answer has no usage', FaultReason.WrongCounts);
     const reported: TokenCounts = {
         prompt: count(u.prompt_tokens),
         completion: count(u.completion_tokens),
@@ -50,7 +60,7 @@ export function checkReceipt(args: {
         reasoning: count(u.completion_tokens_details?.reasoning_tokens ?? 0),
     };
     for (const k of ['prompt', 'cached', 'completion', 'reasoning'] as const)
-        if (reported[k] !== r.tokens[k]) throw new ReceiptError(`receipt ${k} tokens ${r.tokens[k]} differ from usage ${reported[k]}`);
-    if (r.tokens.cached > r.tokens.prompt || r.tokens.reasoning > r.tokens.completion) throw new ReceiptError('receipt token counts are inconsistent');
+        if (reported[k] !== r.tokens[k]) throw new ReceiptError(`receipt ${k} tokens ${r.tokens[k]} differ from usage ${reported[k]}`, FaultReason.WrongCounts);
+    if (r.tokens.cached > r.tokens.prompt || r.tokens.reasoning > r.tokens.completion) throw new ReceiptError('receipt token counts are inconsistent', FaultReason.WrongCounts);
     return r.tokens;
 }

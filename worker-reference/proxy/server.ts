@@ -8,8 +8,10 @@
  *   GET  /v1/settlement/charge/<escrow>          latest signed cumulative charge
  *   GET  /v1/settlement/payout/<worker account>  latest signed cumulative payout
  *   GET  /v1/settlement                          accounts known to the ledger
+ *   GET  /v1/faults, /v1/faults/<report id>      signed fault reports against workers
  * A request is counted (write-ahead, fsync) only after its receipt checks out, and before
- * the client sees the end of the answer.
+ * the client sees the end of the answer. A receipt the worker signed that fails the check is
+ * reported (proxy/faults.ts) before the client gets the 502.
  */
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
@@ -21,6 +23,7 @@ import { ProxyConfig } from './config';
 import { ApiKeyFormatError, parseEscrowApiKey, secretMatches } from '../../wrappers/escrowSecret';
 import { EscrowReader, EscrowState } from './escrow';
 import { EscrowCache } from './escrow-cache';
+import { FaultReporter } from './faults';
 import { Ledger } from './ledger';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerRegistry, WorkerState } from './registry';
@@ -60,6 +63,7 @@ export class ProxyServer {
     readonly server: http.Server;
     readonly registry: WorkerRegistry;
     readonly settlement: Settlement;
+    readonly faults: FaultReporter;
     private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
     /** nanoTON reserved by requests in flight, per escrow. */
     private readonly reserved = new Map<string, bigint>();
@@ -70,6 +74,7 @@ export class ProxyServer {
         this.escrows = new EscrowCache(o.escrows, { ttlMs: o.config.escrowCacheMs, refreshMinMs: o.config.escrowRefreshMinMs, now: o.now });
         this.registry = new WorkerRegistry(o.config.workers, this.agent);
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
+        this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
         this.server = http.createServer((req, res) => {
             this.route(req, res).catch((e: unknown) => {
                 if (!(e instanceof ApiError)) log('proxy', 'request failed', { error: e instanceof Error ? e.message : String(e) });
@@ -136,6 +141,7 @@ export class ProxyServer {
             });
             return;
         }
+        if (url === '/v1/faults' || url.startsWith('/v1/faults/')) return this.faultRoute(url, res);
         const m = /^\/v1\/settlement\/(charge|payout)\/([^/]+)$/.exec(url);
         if (m) {
             let addr: Address;
@@ -148,6 +154,17 @@ export class ProxyServer {
             return;
         }
         throw new ApiError(404, `no route GET ${url}`, 'invalid_request_error', 'not_found');
+    }
+
+    private faultRoute(url: string, res: http.ServerResponse): void {
+        if (url === '/v1/faults') {
+            sendJson(res, 200, { proxy: this.o.config.proxyAddress.toString(), proxy_key: this.o.signer.publicKey.toString('hex'), faults: this.faults.list() });
+            return;
+        }
+        const id = url.slice('/v1/faults/'.length);
+        const found = /^\d{1,20}$/.test(id) ? this.faults.get(BigInt(id)) : undefined;
+        if (!found) throw new ApiError(404, `no fault report ${id}`, 'invalid_request_error', 'not_found');
+        sendJson(res, 200, found);
     }
 
     /** Escrow state through the cache; a failed read is the proxy's problem (503), not the client's. */
@@ -359,8 +376,16 @@ export class ProxyServer {
         });
     }
 
-    private rejectReceipt(ctx: { worker: WorkerState; requestId: bigint }, e: unknown): ApiError {
-        const why = e instanceof Error ? e.message : String(e);
+    /** A receipt failed the check: report the worker when its own key signed it, then refuse the answer. */
+    private async rejectReceipt(ctx: { worker: WorkerState; requestId: bigint }, e: ReceiptError): Promise<ApiError> {
+        const why = e.message;
+        if (e.fault !== undefined) {
+            try {
+                await this.faults.file(ctx.worker.config, ctx.requestId, e.fault, why);
+            } catch (err) {
+                log('proxy', 'fault report could not be recorded', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString(), error: err instanceof Error ? err.message : String(err) });
+            }
+        }
         log('proxy', 'receipt rejected, request not charged', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString(), reason: why });
         this.registry.markUnhealthy(ctx.worker, `invalid receipt: ${why}`);
         return new ApiError(502, `the worker's answer failed verification (${why}); you are not charged`, 'server_error', 'invalid_receipt');
@@ -387,7 +412,7 @@ export class ProxyServer {
         try {
             await this.account(ctx, json.receipt, json.usage as UsageJson | undefined, resultHash);
         } catch (e) {
-            if (e instanceof ReceiptError) throw this.rejectReceipt(ctx, e);
+            if (e instanceof ReceiptError) throw await this.rejectReceipt(ctx, e);
             throw e;
         }
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': raw.length.toString() });
@@ -421,7 +446,7 @@ export class ProxyServer {
                     try {
                         await this.account(ctx, receipt, usage, hash.digest());
                     } catch (e) {
-                        const err = e instanceof ReceiptError ? this.rejectReceipt(ctx, e) : new ApiError(500, 'accounting failed', 'server_error', 'ledger_failed');
+                        const err = e instanceof ReceiptError ? await this.rejectReceipt(ctx, e) : new ApiError(500, 'accounting failed', 'server_error', 'ledger_failed');
                         fail(err.message, err.code ?? 'invalid_receipt');
                         return;
                     }

@@ -6,8 +6,9 @@
  *   POST /v1/chat/completions  chat completion, plain or sealed, streaming or not, with a
  *                              signed work receipt in every answer
  * Answers and prompts are never logged; logs carry ids, token counts and timings only.
+ * A (proxy, request id) pair is claimed once, ever (worker/request-ids.ts): its claim is on
+ * disk before the receipt is signed.
  */
-import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
@@ -18,6 +19,7 @@ import { Opener, SealedPiece, Sealer } from '../crypto/seal';
 import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
 import { GenerateResult, ModelEngine, TokenUsage } from './engine';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
+import { ClaimedRequestIds } from './request-ids';
 
 /** Longest a streamed piece of text waits to share an SSE event with the next ones. */
 const STREAM_FLUSH_MS = 5;
@@ -32,18 +34,8 @@ export interface WorkerServerOptions {
     /** Proxy address put in receipts of requests that name none (direct use, tests). */
     defaultProxy: Address;
     maxBodyBytes: number;
-}
-
-/** Remembers (proxy, request id) pairs already answered: signing two receipts for one pair is slashable. */
-class UsedRequestIds {
-    private readonly seen = new Set<string>();
-    constructor(private readonly limit: number) {}
-    claim(key: string): boolean {
-        if (this.seen.has(key)) return false;
-        this.seen.add(key);
-        if (this.seen.size > this.limit) this.seen.delete(this.seen.values().next().value as string);
-        return true;
-    }
+    /** (proxy, request id) pairs claimed so far: signing two receipts for one pair is slashable. */
+    requestIds: ClaimedRequestIds;
 }
 
 export function usageJson(u: TokenUsage) {
@@ -58,7 +50,6 @@ export function usageJson(u: TokenUsage) {
 
 export class WorkerServer {
     readonly server: http.Server;
-    private readonly used = new UsedRequestIds(1_000_000);
     private requests = 0;
     private readonly signer: Ed25519Signer;
 
@@ -135,7 +126,8 @@ export class WorkerServer {
         throw new ApiError(404, `no route ${req.method} ${url}`, 'invalid_request_error', 'not_found');
     }
 
-    private receiptContext(req: http.IncomingMessage): { proxy: Address; requestId: bigint } {
+    /** The receipt's proxy and request id, claimed; `durable` resolves once the claim is on disk. */
+    private receiptContext(req: http.IncomingMessage): { proxy: Address; requestId: bigint; durable: Promise<void> } {
         const p = req.headers[HEADER_PROXY];
         const r = req.headers[HEADER_REQUEST_ID];
         let proxy = this.o.defaultProxy;
@@ -150,10 +142,10 @@ export class WorkerServer {
         if (typeof r === 'string') {
             if (!/^[0-9]{1,20}$/.test(r) || BigInt(r) >= 1n << 64n) throw new ApiError(400, `${HEADER_REQUEST_ID} must be a uint64`, 'invalid_request_error', 'bad_request_id');
             requestId = BigInt(r);
-        } else requestId = crypto.randomBytes(8).readBigUInt64BE() >> 1n;
-        if (!this.used.claim(`${proxy.toRawString()}:${requestId}`))
-            throw new ApiError(409, `request id ${requestId} was already used by this proxy`, 'invalid_request_error', 'duplicate_request_id');
-        return { proxy, requestId };
+        } else requestId = this.o.requestIds.fresh(proxy);
+        const durable = this.o.requestIds.claim(proxy, requestId);
+        if (!durable) throw new ApiError(409, `request id ${requestId} was already used by this proxy`, 'invalid_request_error', 'duplicate_request_id');
+        return { proxy, requestId, durable };
     }
 
     private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -249,6 +241,10 @@ export class WorkerServer {
                     : undefined,
             );
             takePending();
+            // Written while the model generated: no receipt is signed before the claim is on disk.
+            await ctx.durable.catch((e: Error) => {
+                throw new ApiError(503, `the request id could not be recorded, so no receipt can be signed: ${e.message}`, 'server_error', 'request_id_log_failed');
+            });
         } catch (e) {
             if (flushTimer) clearTimeout(flushTimer);
             if (sse?.sent) {

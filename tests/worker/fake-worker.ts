@@ -1,0 +1,94 @@
+/**
+ * A misbehaving worker for the proxy's receipt checks: a small HTTP server that answers like
+ * the reference worker (plain JSON or SSE), reports `key` in GET /v1/worker, and signs its
+ * receipts with `signer` (default: that same key) while lying in one way:
+ *   counts  the signed receipt claims more completion tokens than the usage it reports
+ *   result  the signed result hash is not the hash of the answer it sends
+ *   request the signed receipt names another request id than the one the proxy sent
+ *   forged  the receipt is signed by another key (with `signer`): no evidence against the worker
+ */
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Address } from '@ton/core';
+import { buildWorkReceipt, Ed25519KeyPair, signCell } from '../../wrappers/payloads';
+
+export type Lie = 'counts' | 'result' | 'request' | 'forged';
+
+export interface FakeWorker {
+    url: string;
+    /** Request ids the proxy sent, in arrival order. */
+    requestIds: bigint[];
+    close(): Promise<void>;
+}
+
+export interface FakeWorkerOptions {
+    key: Ed25519KeyPair;
+    signer?: Ed25519KeyPair;
+    modelId: string;
+    modelHash: Buffer;
+    lie: Lie;
+}
+
+const ANSWER = 'a confident answer';
+
+export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
+    const requestIds: bigint[] = [];
+    const receiptFor = (proxy: Address, requestId: bigint) => {
+        const cell = buildWorkReceipt({
+            proxy,
+            requestId: o.lie === 'request' ? requestId + 1n : requestId,
+            modelHash: o.modelHash,
+            tokens: { prompt: 5n, cached: 0n, completion: o.lie === 'counts' ? 50n : 1n, reasoning: 0n },
+            resultHash: crypto
+                .createHash('sha256')
+                .update(o.lie === 'result' ? 'another answer' : ANSWER)
+                .digest(),
+        });
+        return { boc: cell.toBoc().toString('base64'), signature: signCell(cell, (o.signer ?? o.key).secretKey).toString('base64') };
+    };
+    const usage = { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
+    const server = http.createServer((req, res) => {
+        if (req.url === '/v1/worker' || req.url === '/health') {
+            res.end(JSON.stringify({ ed25519_public_key: o.key.publicKey.toString('hex'), models: [{ id: o.modelId, model_hash: o.modelHash.toString('hex') }], load: [] }));
+            return;
+        }
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean };
+            const requestId = BigInt(req.headers['x-cocoon-request-id'] as string);
+            requestIds.push(requestId);
+            const receipt = receiptFor(Address.parse(req.headers['x-cocoon-proxy'] as string), requestId);
+            const base = { id: 'chatcmpl-fake', created: 0, model: o.modelId };
+            if (!body.stream) {
+                res.setHeader('content-type', 'application/json');
+                res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: ANSWER }, finish_reason: 'stop' }], usage, receipt }));
+                return;
+            }
+            res.writeHead(200, { 'content-type': 'text/event-stream' });
+            const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+            const chunk = { ...base, object: 'chat.completion.chunk' };
+            event({ ...chunk, choices: [{ index: 0, delta: { role: 'assistant', content: ANSWER }, finish_reason: null }] });
+            // The answer reaches the proxy (and its client) before the receipt, as in a real stream.
+            setTimeout(() => {
+                event({ ...chunk, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], receipt });
+                event({ ...chunk, choices: [], usage });
+                res.end('data: [DONE]\n\n');
+            }, 20);
+        });
+    });
+    return new Promise((resolve) =>
+        server.listen(0, '127.0.0.1', () =>
+            resolve({
+                url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+                requestIds,
+                close: () =>
+                    new Promise<void>((r) => {
+                        server.close(() => r());
+                        server.closeAllConnections();
+                    }),
+            }),
+        ),
+    );
+}

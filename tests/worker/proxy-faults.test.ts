@@ -1,0 +1,239 @@
+/**
+ * The proxy router reports workers whose own signed receipts fail its check: a real proxy
+ * process in front of fake workers that sign with their configured key and lie. The client
+ * gets the 502 and is not charged; the signed report is on disk before that, served at
+ * GET /v1/faults, and survives a SIGKILL with its id; forged receipts report nothing.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address, Cell } from '@ton/core';
+import { ed25519FromSeed, FaultReason, parseChargePayload, parseFaultReport, verifyCellSignature } from '../../wrappers/payloads';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { readSignedFault } from '../../ops/settlement-file';
+import { SignedFaultJson } from '../../worker-reference/proxy/faults';
+import { FakeWorker, Lie, startFakeWorker } from './fake-worker';
+import { getJson, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
+import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
+
+const dir = tmpDir('cocoon-faults-');
+const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
+const PROXY = addr(100);
+const CLIENT = addr(1);
+const CLIENT_SECRET = Buffer.alloc(32, 0xa1);
+const CLIENT_KEY = formatEscrowApiKey(CLIENT, CLIENT_SECRET);
+const PROXY_SEED = Buffer.alloc(32, 60);
+const proxyKey = identityFromSeed(PROXY_SEED).ed25519.publicKey;
+const MODEL_HASH = Buffer.alloc(32, 0xab);
+const TTL = 600;
+
+interface Fake {
+    name: string;
+    lie: Lie;
+    provider?: { address: Address; seqno: number };
+    worker?: FakeWorker;
+}
+const fakes: Fake[] = [
+    { name: 'liar', lie: 'counts', provider: { address: addr(31), seqno: 3 } },
+    { name: 'streamer', lie: 'result', provider: { address: addr(32), seqno: 4 } },
+    { name: 'misnamer', lie: 'request', provider: { address: addr(33), seqno: 5 } },
+    { name: 'forger', lie: 'forged', provider: { address: addr(34), seqno: 6 } },
+    { name: 'anon', lie: 'counts' },
+];
+const fake = (name: string) => fakes.find((f) => f.name === name) as Required<Fake>;
+
+let proxy: Spawned;
+let config: string;
+
+function startProxy(): Promise<Spawned> {
+    return spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+}
+
+async function chat(model: string, stream = false) {
+    const body = { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, stream };
+    const headers = { 'content-type': 'application/json', ...proxyAuthHeaders(CLIENT_KEY) };
+    const r = await fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body) });
+    return { status: r.status, text: await r.text() };
+}
+
+async function faults(): Promise<SignedFaultJson[]> {
+    return (await getJson(`${proxy.url}/v1/faults`)).faults as SignedFaultJson[];
+}
+
+async function charged(): Promise<bigint> {
+    const c = (await getJson(`${proxy.url}/v1/settlement/charge/${CLIENT.toString()}`)) as { payload: string };
+    const t = parseChargePayload(Cell.fromBoc(Buffer.from(c.payload, 'base64'))[0]).tokens;
+    return t.prompt + t.cached + t.completion + t.reasoning;
+}
+
+/** A worker marked unhealthy by a bad receipt comes back at its next health check. */
+async function healthy(name: string): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+        const ws = (await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; healthy: boolean }>;
+        if (ws.find((w) => w.name === name)?.healthy) return;
+        if (Date.now() - t0 > 5000) throw new Error(`${name} did not become healthy`);
+        await new Promise((r) => setTimeout(r, 50));
+    }
+}
+
+/** The report is signed by the proxy's enclave key and says what it should. */
+function checkReport(f: SignedFaultJson, who: Required<Fake>, reason: FaultReason): void {
+    const cell = Cell.fromBoc(Buffer.from(f.payload, 'base64'))[0];
+    expect(verifyCellSignature(cell, Buffer.from(f.signature, 'base64'), proxyKey)).toBe(true);
+    const r = parseFaultReport(cell);
+    expect(r.provider.equals(who.provider.address)).toBe(true);
+    expect(r.proxy.equals(PROXY)).toBe(true);
+    expect(r.reason).toBe(reason);
+    expect(r.requestId).toBe(who.worker.requestIds[who.worker.requestIds.length - 1]);
+    expect(r.validUntil).toBeGreaterThan(Date.now() / 1000 + TTL - 60);
+    expect(r.validUntil).toBeLessThanOrEqual(Date.now() / 1000 + TTL);
+    expect(f).toMatchObject({
+        report_id: r.reportId.toString(),
+        provider: who.provider.address.toString(),
+        provider_seqno: String(who.provider.seqno),
+        proxy: PROXY.toString(),
+        worker: who.name,
+        reason,
+        reason_name: FaultReason[reason],
+        request_id: r.requestId.toString(),
+        proxy_key: proxyKey.toString('hex'),
+    });
+}
+
+beforeAll(async () => {
+    const workerKey = ed25519FromSeed(Buffer.alloc(32, 70));
+    const workers = [];
+    for (const f of fakes) {
+        f.worker = await startFakeWorker({ key: workerKey, signer: f.lie === 'forged' ? ed25519FromSeed(Buffer.alloc(32, 71)) : undefined, modelId: f.name, modelHash: MODEL_HASH, lie: f.lie });
+        workers.push({
+            name: f.name,
+            endpoint: f.worker.url,
+            ed25519Key: workerKey.publicKey.toString('hex'),
+            modelHashes: [MODEL_HASH.toString('hex')],
+            workerAccount: addr(200).toString(),
+            ...(f.provider ? { provider: f.provider.address.toString(), providerSeqno: f.provider.seqno } : {}),
+        });
+    }
+    config = path.join(dir, 'proxy.json');
+    fs.writeFileSync(
+        config,
+        JSON.stringify({
+            proxyAddress: PROXY.toString(),
+            keySeed: PROXY_SEED.toString('hex'),
+            dataDir: path.join(dir, 'data'),
+            healthIntervalMs: 200,
+            faultTtlSeconds: TTL,
+            workers,
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
+        }),
+    );
+    proxy = await startProxy();
+});
+
+afterAll(async () => {
+    await stop(proxy);
+    await Promise.all(fakes.map((f) => f.worker?.close()));
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('proxy router: fault reports against workers', () => {
+    it('a receipt signed by the worker that overstates its tokens: 502, not charged, a report signed by the proxy key at /v1/faults', async () => {
+        const before = await charged();
+        const r = await chat('liar');
+        expect(r.status).toBe(502);
+        expect(JSON.parse(r.text).error).toMatchObject({ code: 'invalid_receipt' });
+        expect(await charged()).toBe(before);
+        const list = await faults();
+        expect(list).toHaveLength(1);
+        checkReport(list[0], fake('liar'), FaultReason.WrongCounts);
+        expect(list[0].detail).toMatch(/completion tokens 50 differ from usage 1/);
+        expect(await getJson(`${proxy.url}/v1/faults/${list[0].report_id}`)).toEqual(list[0]);
+        expect((await fetch(`${proxy.url}/v1/faults/12345`)).status).toBe(404);
+        expect(proxy.stderr()).toMatch(/fault report filed worker=liar/);
+    });
+
+    it('a streamed answer whose signed result hash is not the answer, and a receipt for another request: reported with their reasons', async () => {
+        const s = await chat('streamer', true);
+        expect(s.status).toBe(200); // the stream had started; the refusal is its last event
+        expect(s.text).toMatch(/"code":"invalid_receipt"/);
+        expect(s.text).not.toMatch(/\[DONE\]/);
+        const m = await chat('misnamer');
+        expect(m.status).toBe(502);
+        const list = await faults();
+        expect(list.map((f) => f.worker)).toEqual(['liar', 'streamer', 'misnamer']);
+        checkReport(list[1], fake('streamer'), FaultReason.ResultMismatch);
+        checkReport(list[2], fake('misnamer'), FaultReason.WrongRequest);
+        const ids = list.map((f) => BigInt(f.report_id));
+        expect(ids[1]).toBeGreaterThan(ids[0]);
+        expect(ids[2]).toBeGreaterThan(ids[1]);
+    });
+
+    it('files nothing for a receipt that does not verify with the worker key (anyone could forge it)', async () => {
+        const before = (await faults()).length;
+        const r = await chat('forger');
+        expect(r.status).toBe(502);
+        expect(JSON.parse(r.text).error).toMatchObject({ code: 'invalid_receipt' });
+        expect(await faults()).toHaveLength(before);
+        expect(proxy.stderr()).toMatch(/receipt rejected, request not charged worker=forger/);
+        expect(proxy.stderr()).not.toMatch(/fault report filed worker=forger/);
+    });
+
+    it('logs once per worker that a worker without a Provider in its entry cannot be reported', async () => {
+        const before = (await faults()).length;
+        expect((await chat('anon')).status).toBe(502);
+        await healthy('anon');
+        expect((await chat('anon')).status).toBe(502);
+        expect(await faults()).toHaveLength(before);
+        expect(proxy.stderr().match(/no fault report can be filed for this worker.*worker=anon/g)).toHaveLength(1);
+    });
+
+    it('keeps every report, and report ids rising, across a SIGKILL', async () => {
+        const kept = await faults();
+        await stop(proxy, 'SIGKILL');
+        proxy = await startProxy();
+        expect(await faults()).toEqual(kept);
+        expect((await chat('liar')).status).toBe(502);
+        const after = await faults();
+        expect(after).toHaveLength(kept.length + 1);
+        checkReport(after[after.length - 1], fake('liar'), FaultReason.WrongCounts);
+        const last = BigInt(after[after.length - 1].report_id);
+        for (const f of kept) expect(last).toBeGreaterThan(BigInt(f.report_id));
+    });
+});
+
+describe('the fault file reader of the scripts (ops/settlement-file.ts)', () => {
+    it('reads one report, or picks one out of the whole list by id, and refuses a JSON that contradicts its payload', async () => {
+        const list = await getJson(`${proxy.url}/v1/faults`);
+        const all = list.faults as SignedFaultJson[];
+        expect(all.length).toBeGreaterThan(1);
+        const one = readSignedFault(JSON.stringify(all[1]));
+        expect(one.report.reportId.toString()).toBe(all[1].report_id);
+        expect(one.providerSeqno).toBe(BigInt(all[1].provider_seqno));
+        expect(verifyCellSignature(one.payload, one.signature, proxyKey)).toBe(true);
+        const file = path.join(dir, 'faults.json');
+        fs.writeFileSync(file, JSON.stringify(list));
+        expect(readSignedFault(file, BigInt(all[2].report_id)).report.reportId.toString()).toBe(all[2].report_id);
+        expect(() => readSignedFault(file)).toThrow(/the list holds \d+ reports .*name one by its report id/);
+        expect(() => readSignedFault(file, 1n)).toThrow(/no report 1 in the list/);
+        expect(() => readSignedFault(JSON.stringify({ ...all[1], provider: addr(99).toString() }))).toThrow(/"provider" does not match the signed payload/);
+        expect(() => readSignedFault(JSON.stringify({ ...all[1], report_id: '1' }))).toThrow(/"report_id" does not match/);
+        const { provider_seqno: _, ...withoutSeqno } = all[1];
+        expect(readSignedFault(JSON.stringify(withoutSeqno)).providerSeqno).toBeUndefined();
+    });
+});
+
+describe('proxy config: provider of a worker', () => {
+    it('takes provider and providerSeqno together, or neither', async () => {
+        const { parseProxyConfig } = await import('../../worker-reference/proxy/config');
+        const base = { endpoint: 'http://127.0.0.1:1', ed25519Key: '00'.repeat(32), modelHashes: ['11'.repeat(32)], workerAccount: addr(1).toString() };
+        const parse = (w: Record<string, unknown>) => parseProxyConfig({ proxyAddress: PROXY.toString(), workers: [{ ...base, ...w }] }, dir).workers[0];
+        expect(parse({}).provider).toBeUndefined();
+        const p = parse({ provider: addr(5).toString(), providerSeqno: '7' }).provider;
+        expect(p?.address.equals(addr(5))).toBe(true);
+        expect(p?.seqno).toBe(7n);
+        expect(() => parse({ provider: addr(5).toString() })).toThrow(/providerSeqno .* is required with provider/);
+        expect(() => parse({ providerSeqno: 1 })).toThrow(/provider .* is required with providerSeqno/);
+        expect(() => parse({ provider: 'nope', providerSeqno: 1 })).toThrow(/not a TON address/);
+        expect(() => parse({ provider: addr(5).toString(), providerSeqno: -1 })).toThrow(/non-negative integer/);
+    });
+});

@@ -1,0 +1,302 @@
+/**
+ * The (proxy, request id) pairs this worker key has claimed, kept across restarts: two
+ * receipts for one pair with different result hashes are slashable equivocation, so a pair
+ * is claimed once, ever, and no receipt is signed before its claim is on disk.
+ *
+ * A claim is taken in memory at once (a concurrent duplicate is refused) and written in the
+ * background: `claim` returns the promise of its fdatasync, which the worker awaits only
+ * just before it signs the receipt, so the write overlaps generation. Claims made while a
+ * write is in flight share the next one (group commit).
+ *
+ * File `<dir>/request-ids.log`, append-only, lines in the checked format of
+ * common/checked-log.ts:
+ *   {"p":"<proxy raw address>","id":"<uint64>"}     the id is claimed
+ *   {"p":"<proxy raw address>","floor":"<uint64>"}  every id below floor is refused
+ * Per proxy the worker keeps the set of claimed ids above a low-water mark (`floor`). The
+ * file is compacted every `compactEvery` appended lines (temp file, fsync, rename, directory
+ * fsync): per proxy it keeps the `keepPerProxy` highest ids and raises the floor above the
+ * rest; a proxy that claimed nothing since the previous compaction keeps only its floor
+ * (= its highest id + 1). Proxies allocate rising ids, so the floor only refuses ids they
+ * would never send again. The file holds at most one floor line per proxy, `keepPerProxy`
+ * ids per active proxy and `compactEvery` lines more.
+ *
+ * A torn last line (crash mid-append) is dropped at load: it was never synced, so no receipt
+ * was signed for it. Any other damage refuses to start. `<dir>/lock` (the owner's pid) keeps
+ * a second process off the same directory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address } from '@ton/core';
+import { checkedLine, dropTornTail, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
+
+export interface RequestIdOptions {
+    /** Ids kept per proxy at compaction; lower ones fall under the floor. */
+    keepPerProxy: number;
+    /** Lines appended between compactions. */
+    compactEvery: number;
+}
+
+const DEFAULTS: RequestIdOptions = { keepPerProxy: 10_000, compactEvery: 50_000 };
+
+type Line = { p: string; id: string } | { p: string; floor: string };
+
+interface ProxyIds {
+    floor: bigint;
+    ids: Set<bigint>;
+    /** Highest id ever claimed (-1 when none). */
+    max: bigint;
+    /** Claimed something since the last compaction. */
+    active: boolean;
+}
+
+interface Pending {
+    line: string;
+    resolve: () => void;
+    reject: (e: Error) => void;
+}
+
+export class RequestIdLogError extends Error {}
+
+export class ClaimedRequestIds {
+    private readonly proxies = new Map<string, ProxyIds>();
+    private fd?: number;
+    private queue: Pending[] = [];
+    private flushing = false;
+    private failed?: Error;
+    private linesSinceCompaction = 0;
+    private lockPath?: string;
+    /** fdatasync calls so far (group commit makes it fewer than claims). */
+    syncs = 0;
+
+    private constructor(
+        readonly dir: string | undefined,
+        private readonly opts: RequestIdOptions,
+    ) {}
+
+    /** Claims kept in memory only: for a fresh key that nothing signed before this process. */
+    static inMemory(): ClaimedRequestIds {
+        return new ClaimedRequestIds(undefined, DEFAULTS);
+    }
+
+    /** Loads (or creates) the claims of `dir`; throws a clear error on a damaged file or a directory in use. */
+    static open(dir: string, opts: Partial<RequestIdOptions> = {}): ClaimedRequestIds {
+        const c = new ClaimedRequestIds(dir, { ...DEFAULTS, ...opts });
+        fs.mkdirSync(dir, { recursive: true });
+        c.lock(dir);
+        try {
+            c.load();
+            c.fd = fs.openSync(c.file, 'a');
+        } catch (e) {
+            c.unlock();
+            throw e;
+        }
+        return c;
+    }
+
+    private get file(): string {
+        return path.join(this.dir as string, 'request-ids.log');
+    }
+
+    /** Proxies known and ids held in memory (for logs and tests). */
+    get stats(): { proxies: number; ids: number } {
+        let ids = 0;
+        for (const p of this.proxies.values()) ids += p.ids.size;
+        return { proxies: this.proxies.size, ids };
+    }
+
+    // ------------------------------------------------------------------ lock and load
+
+    private lock(dir: string): void {
+        const file = path.join(dir, 'lock');
+        for (let attempt = 0; attempt < 2; attempt++) {
+            try {
+                fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+                this.lockPath = file;
+                return;
+            } catch (e) {
+                if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+            }
+            // A lock of this very process is a reopen after a simulated crash (tests); of a dead one, stale.
+            const pid = Number(fs.readFileSync(file, 'utf8').trim());
+            if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+                throw new RequestIdLogError(`worker data directory ${dir} is in use by process ${pid}; give each worker its own --data-dir`);
+            fs.rmSync(file, { force: true }); // left by a process that is gone
+        }
+        throw new RequestIdLogError(`could not lock worker data directory ${dir}`);
+    }
+
+    private unlock(): void {
+        if (this.lockPath) fs.rmSync(this.lockPath, { force: true });
+        this.lockPath = undefined;
+    }
+
+    private load(): void {
+        fs.rmSync(this.file + '.tmp', { force: true }); // an unfinished compaction; the log is intact
+        let log;
+        try {
+            log = readCheckedLog(this.file);
+        } catch (e) {
+            if (e instanceof LogDamaged)
+                throw new RequestIdLogError(
+                    `request-id log ${e.message}: refusing to start, since a lost id could let this worker sign two receipts for one request. Restore the file, or start with a new key`,
+                );
+            throw e;
+        }
+        for (const json of log.records) this.apply(JSON.parse(json) as Line);
+        dropTornTail(this.file, log);
+        this.linesSinceCompaction = log.records.length;
+    }
+
+    private state(proxy: string): ProxyIds {
+        let s = this.proxies.get(proxy);
+        if (!s) {
+            s = { floor: 0n, ids: new Set(), max: -1n, active: false };
+            this.proxies.set(proxy, s);
+        }
+        return s;
+    }
+
+    private apply(l: Line): void {
+        const s = this.state(l.p);
+        if ('floor' in l) {
+            const floor = BigInt(l.floor);
+            if (floor > s.floor) {
+                s.floor = floor;
+                for (const id of s.ids) if (id < floor) s.ids.delete(id);
+            }
+            if (floor - 1n > s.max) s.max = floor - 1n;
+            return;
+        }
+        const id = BigInt(l.id);
+        if (id >= s.floor) s.ids.add(id);
+        if (id > s.max) s.max = id;
+    }
+
+    // ------------------------------------------------------------------ claims
+
+    /**
+     * Claims (proxy, id). Null when it was claimed before or lies under the proxy's floor;
+     * otherwise the promise that the claim is on disk (await it before signing). The promise
+     * never counts as an unhandled rejection; awaiting it still throws.
+     */
+    claim(proxy: Address, id: bigint): Promise<void> | null {
+        const key = proxy.toRawString();
+        const s = this.state(key);
+        if (id < s.floor || s.ids.has(id)) return null;
+        s.ids.add(id);
+        s.active = true;
+        if (id > s.max) s.max = id;
+        if (this.dir === undefined) {
+            if (++this.linesSinceCompaction >= this.opts.compactEvery) this.prune();
+            return Promise.resolve();
+        }
+        const durable = this.failed
+            ? Promise.reject(this.failed)
+            : new Promise<void>((resolve, reject) => {
+                  this.queue.push({ line: checkedLine(JSON.stringify({ p: key, id: id.toString() })), resolve, reject });
+                  if (!this.flushing) this.flush();
+              });
+        durable.catch(() => undefined);
+        return durable;
+    }
+
+    /** An id for a request that names none: above every id claimed for `proxy`, and at least now_ms × 1000. */
+    fresh(proxy: Address): bigint {
+        const s = this.proxies.get(proxy.toRawString());
+        const now = BigInt(Date.now()) * 1000n;
+        const above = s ? (s.max + 1n > s.floor ? s.max + 1n : s.floor) : 0n;
+        return above > now ? above : now;
+    }
+
+    private flush(): void {
+        const batch = this.queue;
+        this.queue = [];
+        if (batch.length === 0) {
+            this.flushing = false;
+            return;
+        }
+        this.flushing = true;
+        const buf = Buffer.from(batch.map((p) => p.line).join(''));
+        const done = (err: Error | null) => {
+            if (err) {
+                // Unknown state on disk: refuse every further claim rather than risk a reuse.
+                this.failed = new RequestIdLogError(`request-id log write failed: ${err.message}`);
+                for (const p of [...batch, ...this.queue]) p.reject(this.failed);
+                this.queue = [];
+                this.flushing = false;
+                return;
+            }
+            this.syncs++;
+            this.linesSinceCompaction += batch.length;
+            for (const p of batch) p.resolve();
+            if (this.linesSinceCompaction >= this.opts.compactEvery) {
+                try {
+                    this.compact();
+                } catch (e) {
+                    return done(e instanceof Error ? e : new Error(String(e)));
+                }
+            }
+            this.flush();
+        };
+        fs.write(this.fd as number, buf, 0, buf.length, null, (err, written) => {
+            if (err) return done(err);
+            if (written !== buf.length) return done(new Error('short write'));
+            fs.fdatasync(this.fd as number, (e) => done(e));
+        });
+    }
+
+    /**
+     * Bounds what is kept: per proxy the `keepPerProxy` highest ids, the floor raised above the
+     * others; a proxy without claims since the last prune keeps only its floor (highest id + 1).
+     */
+    private prune(): void {
+        for (const s of this.proxies.values()) {
+            if (!s.active) {
+                if (s.max + 1n > s.floor) s.floor = s.max + 1n;
+                s.ids.clear();
+            } else if (s.ids.size > this.opts.keepPerProxy) {
+                const drop = [...s.ids].sort(byId).slice(0, s.ids.size - this.opts.keepPerProxy);
+                for (const id of drop) s.ids.delete(id);
+                const above = drop[drop.length - 1] + 1n;
+                if (above > s.floor) s.floor = above;
+            }
+            s.active = false;
+        }
+        this.linesSinceCompaction = 0;
+    }
+
+    /** Prunes, then rewrites the file as floors + the kept ids (between writes, never during one). */
+    private compact(): void {
+        this.prune();
+        const lines: string[] = [];
+        for (const [p, s] of this.proxies) {
+            if (s.floor > 0n) lines.push(checkedLine(JSON.stringify({ p, floor: s.floor.toString() })));
+            for (const id of [...s.ids].sort(byId)) lines.push(checkedLine(JSON.stringify({ p, id: id.toString() })));
+        }
+        // Claims still queued are in `ids` (so in the new file) and are appended again after: harmless.
+        writeFileDurably(this.file, this.dir as string, lines.join(''));
+        fs.closeSync(this.fd as number);
+        this.fd = fs.openSync(this.file, 'a');
+    }
+
+    /** Waits for pending writes, then closes the file and releases the directory. */
+    async close(): Promise<void> {
+        while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 2));
+        if (this.fd !== undefined) fs.closeSync(this.fd);
+        this.fd = undefined;
+        this.unlock();
+    }
+}
+
+function byId(a: bigint, b: bigint): number {
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+}
