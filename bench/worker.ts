@@ -1,7 +1,8 @@
 /**
  * npm run bench:worker → bench/results/worker.json
  *
- * Same model (generated tiny GGUF unless BENCH_MODEL is set), same prompts, same sampling:
+ * Per model (generated `tiny` and `small` GGUFs, or BENCH_SIZES=tiny,small,1b, or the file
+ * BENCH_MODEL), same prompts, same sampling:
  *   raw     node-llama-cpp in this process (chat wrapper + sequence.evaluate, like the worker)
  *   worker  streaming through the worker's HTTP API
  *   proxy   streaming through proxy + worker
@@ -10,7 +11,7 @@
  * Proxy added latency: 1-token non-streaming requests straight to the worker vs through the
  * proxy, interleaved. The client is a keep-alive node:http agent.
  */
-import { spawnCli } from '../worker-reference/launch';
+import { spawnCli, stop } from '../worker-reference/launch';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -19,14 +20,14 @@ import { Address } from '@ton/core';
 import { sha256File } from '../worker-reference/common/hash';
 import { identityFromSeed } from '../worker-reference/crypto/keys';
 import { escrowSecretHash, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders, secretHashBytes } from '../worker-reference/client/api-key';
-import { generateModel } from '../worker-reference/model/generate';
+import { generateModel, ModelSize } from '../worker-reference/model/generate';
 import { defaultCpuThreads, loadNodeLlamaCpp } from '../worker-reference/worker/llama';
 
 const ROOT = path.resolve(__dirname, '..');
 const PROMPTS = ['What is the price of a token?', 'Tell me about the network.', 'hello', 'Write a long answer about private inference on TON.', 'Why should I trust this worker?', 'Count to twenty.'];
 const MAX_TOKENS = Number(process.env.BENCH_MAX_TOKENS ?? 128);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6); // 6 x 6 prompts: small samples swing by ±5 %
-const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 60);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12); // 12 x 6 prompts per path: smaller samples swing by ±5 % here
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
 const GPU = process.env.BENCH_GPU ?? 'off';
 
 interface Row {
@@ -118,10 +119,8 @@ function summarize(rows: Row[]): RunStats {
     return { requests: rows.length, completion_tokens: tokens, tokens_per_s: r2((tokens / ms) * 1000), ttft_ms_p50: r2(pct(rows.map((r) => r.ttft), 50)), ttft_ms_p95: r2(pct(rows.map((r) => r.ttft), 95)) };
 }
 
-async function main(): Promise<void> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cocoon-bench-'));
-    const model = process.env.BENCH_MODEL ?? path.join(dir, 'bench.gguf');
-    if (!process.env.BENCH_MODEL) generateModel(model, 'tiny', 1);
+/** Raw, worker and proxy on one model; `dir` is a scratch directory of this run. */
+async function benchModel(model: string, generated: string | false, dir: string): Promise<Record<string, unknown>> {
     const threads = Number(process.env.BENCH_THREADS ?? defaultCpuThreads());
     const hash = sha256File(model).toString('hex');
     console.error(`model ${model} sha256=${hash} threads=${threads} gpu=${GPU}`);
@@ -129,6 +128,7 @@ async function main(): Promise<void> {
     // --- raw node-llama-cpp in this process
     const lib = await loadNodeLlamaCpp();
     const llama = await lib.getLlama(GPU === 'off' ? { gpu: false, build: 'never', maxThreads: threads, logLevel: lib.LlamaLogLevel.error } : { gpu: 'cuda', build: 'never', logLevel: lib.LlamaLogLevel.error });
+    const gpu = GPU === 'off' ? undefined : { backend: llama.gpu, devices: await llama.getGpuDeviceNames() };
     const lm = await llama.loadModel({ modelPath: model });
     const ctx = await lm.createContext({ contextSize: 2048, sequences: 1, threads });
     const wrapper = lib.resolveChatWrapper(lm) ?? new lib.GeneralChatWrapper();
@@ -205,11 +205,10 @@ async function main(): Promise<void> {
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
         const prox = summarize(proxyRows);
-        const result = {
-            date: new Date().toISOString(),
-            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'raw, worker and proxy requests interleaved' },
-            model: { file: path.basename(model), sha256: hash, generated: process.env.BENCH_MODEL ? false : 'tiny, seed 1 (64-wide, 2 layers)' },
+        return {
+            model: { file: path.basename(model), sha256: hash, generated },
             backend: GPU === 'off' ? 'cpu' : 'cuda',
+            ...(gpu ? { gpu } : {}),
             threads,
             max_tokens: MAX_TOKENS,
             prompts: PROMPTS.length,
@@ -228,14 +227,46 @@ async function main(): Promise<void> {
             },
             rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number) },
         };
+    } finally {
+        await stop(worker);
+        await stop(proxy);
+        await ctx.dispose();
+        await lm.dispose();
+    }
+}
+
+const SIZE_NOTES: Record<ModelSize, string> = {
+    tiny: 'tiny, seed 1 (64-wide, 2 layers): ~0.3 ms a token on CPU, so per-request costs weigh most',
+    small: 'small, seed 1 (256-wide, 4 layers): ~1.5 ms a token on CPU',
+    '1b': '1b, seed 1 (2048-wide, 16 layers, F16): for GPUs',
+};
+
+async function main(): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cocoon-bench-'));
+    try {
+        const models: Array<{ file: string; generated: string | false }> = [];
+        if (process.env.BENCH_MODEL) models.push({ file: process.env.BENCH_MODEL, generated: false });
+        else
+            for (const size of (process.env.BENCH_SIZES ?? 'tiny,small').split(',') as ModelSize[]) {
+                if (!(size in SIZE_NOTES)) throw new Error(`BENCH_SIZES: unknown size ${size} (tiny, small, 1b)`);
+                const file = path.join(dir, `bench-${size}.gguf`);
+                generateModel(file, size, 1);
+                models.push({ file, generated: SIZE_NOTES[size] });
+            }
+        const runs: Array<Record<string, unknown>> = [];
+        for (const [i, m] of models.entries()) {
+            console.error(`--- model ${i + 1}/${models.length}`);
+            runs.push(await benchModel(m.file, m.generated, fs.mkdtempSync(path.join(dir, 'run-'))));
+        }
+        const result = {
+            date: new Date().toISOString(),
+            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'raw, worker and proxy requests interleaved' },
+            runs,
+        };
         const out = path.join(ROOT, 'bench', 'results', 'worker.json');
         fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
         console.log(JSON.stringify(result, null, 2));
     } finally {
-        worker.proc.kill('SIGTERM');
-        proxy.proc.kill('SIGTERM');
-        await ctx.dispose();
-        await lm.dispose();
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }

@@ -21,8 +21,14 @@ import { GenerateResult, ModelEngine, TokenUsage } from './engine';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
 import { ClaimedRequestIds } from './request-ids';
 
-/** Longest a streamed piece of text waits to share an SSE event with the next ones. */
-const STREAM_FLUSH_MS = 5;
+/**
+ * Longest a streamed piece of text waits to share an SSE event with the next ones: at most 50
+ * events a second, smoother than a screen refreshes. A model slower than that (most real ones)
+ * still gets one event per token; a fast one gets fewer writes, which on a small machine
+ * compete with generation for the CPU (bench: 5 ms → 20 ms took the tiny model's API ratio from
+ * ~0.90 to ~0.93).
+ */
+const STREAM_FLUSH_MS = 20;
 
 export const HEADER_PROXY = 'x-cocoon-proxy';
 export const HEADER_REQUEST_ID = 'x-cocoon-request-id';
