@@ -12,6 +12,7 @@
  * proxy, interleaved. The client is a keep-alive node:http agent.
  */
 import { spawnCli, stop } from '../worker-reference/launch';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -39,7 +40,10 @@ interface Row {
 interface RunStats {
     requests: number;
     completion_tokens: number;
+    /** completion tokens / whole request time (TTFT included) */
     tokens_per_s: number;
+    /** tokens after the first / time after the first: the streaming rate, without per-request setup */
+    decode_tokens_per_s: number;
     ttft_ms_p50: number;
     ttft_ms_p95: number;
 }
@@ -116,7 +120,19 @@ async function minimalRequest(url: string, headers: Record<string, string>): Pro
 function summarize(rows: Row[]): RunStats {
     const tokens = rows.reduce((a, r) => a + r.tokens, 0);
     const ms = rows.reduce((a, r) => a + r.ms, 0);
-    return { requests: rows.length, completion_tokens: tokens, tokens_per_s: r2((tokens / ms) * 1000), ttft_ms_p50: r2(pct(rows.map((r) => r.ttft), 50)), ttft_ms_p95: r2(pct(rows.map((r) => r.ttft), 95)) };
+    const decodeTokens = rows.reduce((a, r) => a + r.tokens - 1, 0);
+    const decodeMs = rows.reduce((a, r) => a + r.ms - r.ttft, 0);
+    return { requests: rows.length, completion_tokens: tokens, tokens_per_s: r2((tokens / ms) * 1000), decode_tokens_per_s: r2((decodeTokens / decodeMs) * 1000), ttft_ms_p50: r2(pct(rows.map((r) => r.ttft), 50)), ttft_ms_p95: r2(pct(rows.map((r) => r.ttft), 95)) };
+}
+
+/** bench/passthrough.ts in its own process, as the proxy runs in its own. */
+function startRelay(target: string): Promise<{ proc: ChildProcess; url: string }> {
+    return new Promise((resolve, reject) => {
+        const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'passthrough.ts'), target], { stdio: ['ignore', 'pipe', 'inherit'] });
+        proc.once('error', reject);
+        proc.once('exit', (code) => reject(new Error(`bench relay exited (${code})`)));
+        proc.stdout?.once('data', (c: Buffer) => resolve({ proc, url: `http://127.0.0.1:${(JSON.parse(c.toString()) as { port: number }).port}` }));
+    });
 }
 
 /** Raw, worker and proxy on one model; `dir` is a scratch directory of this run. */
@@ -167,6 +183,7 @@ async function benchModel(model: string, generated: string | false, dir: string)
         }),
     );
     const proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+    const relay = await startRelay(`http://127.0.0.1:${worker.port}`);
     const wurl = `http://127.0.0.1:${worker.port}`;
     const purl = `http://127.0.0.1:${proxy.port}`;
     const auth = proxyAuthHeaders(formatEscrowApiKey(escrow, secret));
@@ -191,16 +208,20 @@ async function benchModel(model: string, generated: string | false, dir: string)
         }
         const [rawRows, workerRows, proxyRows] = paths.map((p) => p.rows);
         const benchRss = rssMb(process.pid);
-        // Proxy added latency on minimal requests (1 token, non-streaming), interleaved.
+        // Proxy added latency on minimal requests (1 token, non-streaming), interleaved with
+        // the same requests straight to the worker and through a bare relay (calibration).
         const direct: number[] = [];
         const via: number[] = [];
+        const relayed: number[] = [];
         for (let i = 0; i < 10; i++) {
             await minimalRequest(wurl, {});
             await minimalRequest(purl, auth);
+            await minimalRequest(relay.url, {});
         }
         for (let i = 0; i < LATENCY_SAMPLES; i++) {
             direct.push(await minimalRequest(wurl, {}));
             via.push(await minimalRequest(purl, auth));
+            relayed.push(await minimalRequest(relay.url, {}));
         }
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
@@ -214,8 +235,8 @@ async function benchModel(model: string, generated: string | false, dir: string)
             prompts: PROMPTS.length,
             rounds: ROUNDS,
             raw_node_llama_cpp: raw,
-            worker_api: { ...api, ratio_to_raw: r2(api.tokens_per_s / raw.tokens_per_s) },
-            proxy_and_worker: { ...prox, ratio_to_raw: r2(prox.tokens_per_s / raw.tokens_per_s) },
+            worker_api: { ...api, ratio_to_raw: r2(api.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(api.decode_tokens_per_s / raw.decode_tokens_per_s) },
+            proxy_and_worker: { ...prox, ratio_to_raw: r2(prox.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(prox.decode_tokens_per_s / raw.decode_tokens_per_s) },
             proxy_added_latency_ms: {
                 samples: LATENCY_SAMPLES,
                 direct_p50: r2(pct(direct, 50)),
@@ -224,12 +245,15 @@ async function benchModel(model: string, generated: string | false, dir: string)
                 via_proxy_p95: r2(pct(via, 95)),
                 added_p50: r2(pct(via, 50) - pct(direct, 50)),
                 added_p95: r2(pct(via, 95) - pct(direct, 95)),
+                bare_relay_added_p50: r2(pct(relayed, 50) - pct(direct, 50)),
+                bare_relay_added_p95: r2(pct(relayed, 95) - pct(direct, 95)),
             },
             rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number) },
         };
     } finally {
         await stop(worker);
         await stop(proxy);
+        relay.proc.kill('SIGTERM');
         await ctx.dispose();
         await lm.dispose();
     }
