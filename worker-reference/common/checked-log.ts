@@ -92,3 +92,100 @@ export function writeFileDurably(file: string, dir: string, text: string): void 
         fs.closeSync(dfd);
     }
 }
+
+interface Waiting<T> {
+    item: T;
+    resolve: () => void;
+    reject: (e: Error) => void;
+}
+
+export interface GroupCommitHooks<T> {
+    /** The file descriptor to append to (read at each write: a compaction may reopen it). */
+    fd(): number;
+    /** The bytes of a batch, made at write time (so records can be numbered in log order). */
+    encode(batch: T[]): Buffer;
+    /** The batch is on disk; runs before its appends resolve. */
+    committed(batch: T[]): void;
+    /** After the batch's appends resolved (e.g. a compaction); a throw fails later appends. */
+    settled?(): void;
+    /** The error every waiting and later append fails with after a failed write. */
+    failure(cause: Error): Error;
+}
+
+/**
+ * Group commit of an append-only log: appends made while a write is on its way go out
+ * together in the next write, with one fdatasync. A failed write leaves the file in an
+ * unknown state, so from then on every append fails (never a lower or missing record
+ * answered as durable).
+ */
+export class GroupCommit<T> {
+    private queue: Waiting<T>[] = [];
+    private writing = false;
+    private failedWith?: Error;
+
+    constructor(private readonly hooks: GroupCommitHooks<T>) {}
+
+    /** The error appends fail with, once a write has failed. */
+    get failed(): Error | undefined {
+        return this.failedWith;
+    }
+
+    /** Appends are queued or being written. */
+    get busy(): boolean {
+        return this.writing || this.queue.length > 0;
+    }
+
+    /** Resolves once `item` is on disk (fdatasync'ed). */
+    append(item: T): Promise<void> {
+        if (this.failedWith) return Promise.reject(this.failedWith);
+        return new Promise((resolve, reject) => {
+            this.queue.push({ item, resolve, reject });
+            if (!this.writing) this.writeNext();
+        });
+    }
+
+    /** Waits until nothing is queued or being written. */
+    async drain(): Promise<void> {
+        while (this.busy) await new Promise((r) => setTimeout(r, 2));
+    }
+
+    private fail(cause: Error, batch: Waiting<T>[]): void {
+        this.failedWith = this.hooks.failure(cause);
+        for (const w of [...batch, ...this.queue]) w.reject(this.failedWith);
+        this.queue = [];
+        this.writing = false;
+    }
+
+    private writeNext(): void {
+        const batch = this.queue;
+        this.queue = [];
+        if (batch.length === 0) {
+            this.writing = false;
+            return;
+        }
+        this.writing = true;
+        const items = batch.map((w) => w.item);
+        const buf = this.hooks.encode(items);
+        const fd = this.hooks.fd();
+        const done = (err: Error | null) => {
+            if (err) return this.fail(err, batch);
+            try {
+                this.hooks.committed(items);
+            } catch (e) {
+                return this.fail(e instanceof Error ? e : new Error(String(e)), batch);
+            }
+            for (const w of batch) w.resolve();
+            try {
+                this.hooks.settled?.();
+            } catch (e) {
+                return this.fail(e instanceof Error ? e : new Error(String(e)), []);
+            }
+            this.writeNext();
+        };
+        fs.write(fd, buf, 0, buf.length, null, (err, written) => {
+            if (err) return done(err);
+            if (written !== buf.length) return done(new Error('short write'));
+            fs.fdatasync(fd, (e) => done(e));
+        });
+    }
+}

@@ -19,7 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkedLine, dropTornTail, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
+import { checkedLine, dropTornTail, GroupCommit, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
 import { addTokens, TokenCounts, tokensFromJson, tokensJson, zeroTokens } from './tokens';
 
 export interface UsageRecord {
@@ -75,13 +75,6 @@ function faultEntry(j: FaultJson): FaultEntry {
     return { reportId: BigInt(j.id), worker: j.w, providerSeqno: BigInt(j.n), payload: j.b, signature: j.sig, filedAt: j.at, detail: j.why };
 }
 
-interface Pending {
-    rec: WalRecord;
-    line: string;
-    resolve: () => void;
-    reject: (e: unknown) => void;
-}
-
 export class Ledger {
     private readonly charges = new Map<string, TokenCounts>();
     private readonly payouts = new Map<string, TokenCounts>();
@@ -90,11 +83,9 @@ export class Ledger {
     private nextId = 0n;
     private requests = 0;
     private fd: number;
-    private queue: Pending[] = [];
-    private flushing = false;
+    private readonly log: GroupCommit<WalRecord>;
     private sinceSnapshot = 0;
     private reserving?: Promise<void>;
-    private failed?: Error;
     private readonly faultList: FaultEntry[] = [];
     /** Highest report id recorded or handed out. */
     private lastFaultId = 0n;
@@ -106,6 +97,27 @@ export class Ledger {
         fs.mkdirSync(dir, { recursive: true });
         this.recover();
         this.fd = fs.openSync(this.walPath, 'a');
+        this.log = new GroupCommit<WalRecord>({
+            fd: () => this.fd,
+            encode: (batch) => {
+                let seq = this.seq;
+                return Buffer.from(
+                    batch
+                        .map((rec) => {
+                            rec.s = ++seq;
+                            return checkedLine(JSON.stringify(rec));
+                        })
+                        .join(''),
+                );
+            },
+            committed: (batch) => {
+                for (const rec of batch) this.apply(rec);
+                this.sinceSnapshot += batch.length;
+                if (this.sinceSnapshot >= this.snapshotEvery) this.snapshot();
+            },
+            // Unknown state on disk: stop accepting work rather than risk a lower value.
+            failure: (cause) => new Error(`write-ahead log failed: ${cause.message}`),
+        });
         const now = BigInt(Date.now()) * 1000n; // ids stay unique even if the data dir is lost
         this.nextId = this.reservedUpTo > now ? this.reservedUpTo : now;
     }
@@ -233,49 +245,8 @@ export class Ledger {
     }
 
     private append(partial: WalBody): Promise<void> {
-        if (this.failed) return Promise.reject(this.failed);
-        return new Promise((resolve, reject) => {
-            // Sequence numbers are given at flush time, in log order.
-            this.queue.push({ rec: { s: 0, ...partial } as WalRecord, line: '', resolve, reject });
-            if (!this.flushing) this.flush();
-        });
-    }
-
-    private flush(): void {
-        const batch = this.queue;
-        this.queue = [];
-        if (batch.length === 0) {
-            this.flushing = false;
-            return;
-        }
-        this.flushing = true;
-        let s = this.seq;
-        const lines: string[] = [];
-        for (const p of batch) {
-            p.rec.s = ++s;
-            lines.push(checkedLine(JSON.stringify(p.rec)));
-        }
-        const buf = Buffer.from(lines.join(''));
-        const done = (err: Error | null) => {
-            if (err) {
-                // Unknown state on disk: stop accepting work rather than risk a lower value.
-                this.failed = new Error(`write-ahead log failed: ${err.message}`);
-                for (const p of [...batch, ...this.queue]) p.reject(this.failed);
-                this.queue = [];
-                this.flushing = false;
-                return;
-            }
-            for (const p of batch) this.apply(p.rec);
-            this.sinceSnapshot += batch.length;
-            if (this.sinceSnapshot >= this.snapshotEvery) this.snapshot();
-            for (const p of batch) p.resolve();
-            this.flush();
-        };
-        fs.write(this.fd, buf, 0, buf.length, null, (err, written) => {
-            if (err) return done(err);
-            if (written !== buf.length) return done(new Error('short write'));
-            fs.fdatasync(this.fd, (e) => done(e));
-        });
+        // Sequence numbers are given at write time, in log order.
+        return this.log.append({ s: 0, ...partial } as WalRecord);
     }
 
     /** Writes a snapshot of the durable state and starts a new log. Called between batches. */
@@ -299,8 +270,8 @@ export class Ledger {
 
     /** Waits for pending records, writes a snapshot and closes the log. */
     async close(): Promise<void> {
-        while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
-        if (!this.failed) this.snapshot();
+        await this.log.drain();
+        if (!this.log.failed) this.snapshot();
         fs.closeSync(this.fd);
     }
 }

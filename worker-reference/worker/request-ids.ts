@@ -27,7 +27,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Address } from '@ton/core';
-import { checkedLine, dropTornTail, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
+import { checkedLine, dropTornTail, GroupCommit, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
 
 export interface RequestIdOptions {
     /** Ids kept per proxy at compaction; lower ones fall under the floor. */
@@ -49,20 +49,25 @@ interface ProxyIds {
     active: boolean;
 }
 
-interface Pending {
-    line: string;
-    resolve: () => void;
-    reject: (e: Error) => void;
-}
-
 export class RequestIdLogError extends Error {}
 
 export class ClaimedRequestIds {
     private readonly proxies = new Map<string, ProxyIds>();
     private fd?: number;
-    private queue: Pending[] = [];
-    private flushing = false;
-    private failed?: Error;
+    /** Claim lines on their way to disk (one fdatasync per batch). */
+    private readonly log = new GroupCommit<string>({
+        fd: () => this.fd as number,
+        encode: (lines) => Buffer.from(lines.join('')),
+        committed: (lines) => {
+            this.syncs++;
+            this.linesSinceCompaction += lines.length;
+        },
+        settled: () => {
+            if (this.linesSinceCompaction >= this.opts.compactEvery) this.compact();
+        },
+        // Unknown state on disk: refuse every further claim rather than risk a reuse.
+        failure: (cause) => new RequestIdLogError(`request-id log write failed: ${cause.message}`),
+    });
     private linesSinceCompaction = 0;
     private lockPath?: string;
     /** fdatasync calls so far (group commit makes it fewer than claims). */
@@ -190,12 +195,7 @@ export class ClaimedRequestIds {
             if (++this.linesSinceCompaction >= this.opts.compactEvery) this.prune();
             return Promise.resolve();
         }
-        const durable = this.failed
-            ? Promise.reject(this.failed)
-            : new Promise<void>((resolve, reject) => {
-                  this.queue.push({ line: checkedLine(JSON.stringify({ p: key, id: id.toString() })), resolve, reject });
-                  if (!this.flushing) this.flush();
-              });
+        const durable = this.log.append(checkedLine(JSON.stringify({ p: key, id: id.toString() })));
         durable.catch(() => undefined);
         return durable;
     }
@@ -206,43 +206,6 @@ export class ClaimedRequestIds {
         const now = BigInt(Date.now()) * 1000n;
         const above = s ? (s.max + 1n > s.floor ? s.max + 1n : s.floor) : 0n;
         return above > now ? above : now;
-    }
-
-    private flush(): void {
-        const batch = this.queue;
-        this.queue = [];
-        if (batch.length === 0) {
-            this.flushing = false;
-            return;
-        }
-        this.flushing = true;
-        const buf = Buffer.from(batch.map((p) => p.line).join(''));
-        const done = (err: Error | null) => {
-            if (err) {
-                // Unknown state on disk: refuse every further claim rather than risk a reuse.
-                this.failed = new RequestIdLogError(`request-id log write failed: ${err.message}`);
-                for (const p of [...batch, ...this.queue]) p.reject(this.failed);
-                this.queue = [];
-                this.flushing = false;
-                return;
-            }
-            this.syncs++;
-            this.linesSinceCompaction += batch.length;
-            for (const p of batch) p.resolve();
-            if (this.linesSinceCompaction >= this.opts.compactEvery) {
-                try {
-                    this.compact();
-                } catch (e) {
-                    return done(e instanceof Error ? e : new Error(String(e)));
-                }
-            }
-            this.flush();
-        };
-        fs.write(this.fd as number, buf, 0, buf.length, null, (err, written) => {
-            if (err) return done(err);
-            if (written !== buf.length) return done(new Error('short write'));
-            fs.fdatasync(this.fd as number, (e) => done(e));
-        });
     }
 
     /**
@@ -281,7 +244,7 @@ export class ClaimedRequestIds {
 
     /** Waits for pending writes, then closes the file and releases the directory. */
     async close(): Promise<void> {
-        while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 2));
+        await this.log.drain();
         if (this.fd !== undefined) fs.closeSync(this.fd);
         this.fd = undefined;
         this.unlock();
