@@ -28,6 +28,8 @@ export interface FakeWorkerOptions {
     modelId: string;
     modelHash: Buffer;
     lie: Lie;
+    /** Send the whole stream in one write (a fast answer), instead of the text first. */
+    streamAtOnce?: boolean;
 }
 
 const ANSWER = 'a confident answer';
@@ -67,8 +69,17 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
                 return;
             }
             res.writeHead(200, { 'content-type': 'text/event-stream' });
-            const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
             const chunk = { ...base, object: 'chat.completion.chunk' };
+            if (o.streamAtOnce) {
+                const events = [
+                    { ...chunk, choices: [{ index: 0, delta: { role: 'assistant', content: ANSWER }, finish_reason: null }] },
+                    { ...chunk, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], receipt },
+                    { ...chunk, choices: [], usage },
+                ];
+                res.end(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') + 'data: [DONE]\n\n');
+                return;
+            }
+            const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
             event({ ...chunk, choices: [{ index: 0, delta: { role: 'assistant', content: ANSWER }, finish_reason: null }] });
             // The answer reaches the proxy (and its client) before the receipt, as in a real stream.
             setTimeout(() => {

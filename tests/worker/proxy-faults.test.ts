@@ -29,6 +29,7 @@ const TTL = 600;
 interface Fake {
     name: string;
     lie: Lie;
+    streamAtOnce?: boolean;
     provider?: { address: Address; seqno: number };
     worker?: FakeWorker;
 }
@@ -38,6 +39,7 @@ const fakes: Fake[] = [
     { name: 'misnamer', lie: 'request', provider: { address: addr(33), seqno: 5 } },
     { name: 'forger', lie: 'forged', provider: { address: addr(34), seqno: 6 } },
     { name: 'anon', lie: 'counts' },
+    { name: 'burst', lie: 'result', streamAtOnce: true },
 ];
 const fake = (name: string) => fakes.find((f) => f.name === name) as Required<Fake>;
 
@@ -104,7 +106,7 @@ beforeAll(async () => {
     const workerKey = ed25519FromSeed(Buffer.alloc(32, 70));
     const workers = [];
     for (const f of fakes) {
-        f.worker = await startFakeWorker({ key: workerKey, signer: f.lie === 'forged' ? ed25519FromSeed(Buffer.alloc(32, 71)) : undefined, modelId: f.name, modelHash: MODEL_HASH, lie: f.lie });
+        f.worker = await startFakeWorker({ key: workerKey, signer: f.lie === 'forged' ? ed25519FromSeed(Buffer.alloc(32, 71)) : undefined, modelId: f.name, modelHash: MODEL_HASH, lie: f.lie, streamAtOnce: f.streamAtOnce });
         workers.push({
             name: f.name,
             endpoint: f.worker.url,
@@ -185,6 +187,15 @@ describe('proxy router: fault reports against workers', () => {
         expect((await chat('anon')).status).toBe(502);
         expect(await faults()).toHaveLength(before);
         expect(proxy.stderr().match(/no fault report can be filed for this worker.*worker=anon/g)).toHaveLength(1);
+    });
+
+    it('refuses a streamed answer with a plain 502 when none of it had reached the client', async () => {
+        const before = await charged();
+        const r = await chat('burst', true);
+        expect(r.status).toBe(502);
+        expect(JSON.parse(r.text).error).toMatchObject({ code: 'invalid_receipt', type: 'server_error' });
+        expect(r.text).not.toMatch(/a confident answer/);
+        expect(await charged()).toBe(before);
     });
 
     it('keeps every report, and report ids rising, across a SIGKILL', async () => {
