@@ -56,12 +56,12 @@ function summary(): string {
             '',
             '## Inference (`bench/results/worker.json`)',
             '',
-            `Raw node-llama-cpp, the worker API (SSE) and proxy + worker (SSE), requests interleaved. tokens/s counts the whole request (TTFT included); decode tokens/s the tokens after the first over the time after it. Machine: ${String(get(w, 'machine.note'))}.`,
+            `Raw node-llama-cpp, the worker API (SSE), proxy + worker (SSE) and the same over the proxy's mutual-TLS link to its worker, requests interleaved. tokens/s counts the whole request (TTFT included); decode tokens/s the tokens after the first over the time after it. Machine: ${String(get(w, 'machine.note'))}.`,
         );
         for (const run of (w.runs as Json[] | undefined) ?? [w]) {
             out.push('', `### ${String(get(run, 'model.generated') || get(run, 'model.file'))}`, '', `Backend ${String(run.backend)}, ${String(run.threads)} thread(s), max_tokens ${String(run.max_tokens)}, ${String(run.rounds)} rounds of ${String(run.prompts)} prompts per path.`, '');
             const rows: Array<Record<string, string | number>> = [];
-            for (const k of ['raw_node_llama_cpp', 'worker_api', 'proxy_and_worker']) {
+            for (const k of ['raw_node_llama_cpp', 'worker_api', 'proxy_and_worker', 'proxy_tls_link_and_worker']) {
                 const r = run[k] as Json | undefined;
                 if (r)
                     rows.push({
@@ -76,7 +76,7 @@ function summary(): string {
             }
             out.push(mdTable(rows), '');
             out.push(
-                `Proxy added latency (1-token requests): p50 ${String(get(run, 'proxy_added_latency_ms.added_p50'))} ms, p95 ${String(get(run, 'proxy_added_latency_ms.added_p95'))} ms; a bare Node.js relay on the same machine adds p50 ${String(get(run, 'proxy_added_latency_ms.bare_relay_added_p50'))} ms. RSS MB: ${JSON.stringify(run.rss_mb)}.`,
+                `Proxy added latency (1-token requests): p50 ${String(get(run, 'proxy_added_latency_ms.added_p50'))} ms, p95 ${String(get(run, 'proxy_added_latency_ms.added_p95'))} ms; with the TLS link p50 ${String(get(run, 'proxy_added_latency_ms.tls_link_added_p50'))} ms, p95 ${String(get(run, 'proxy_added_latency_ms.tls_link_added_p95'))} ms; a bare Node.js relay on the same machine adds p50 ${String(get(run, 'proxy_added_latency_ms.bare_relay_added_p50'))} ms. RSS MB: ${JSON.stringify(run.rss_mb)}.`,
             );
             const gpu = run.gpu as Json | undefined;
             if (gpu) out.push('', `GPU: ${JSON.stringify(gpu)}`);

@@ -6,10 +6,12 @@
  *   raw     node-llama-cpp in this process (chat wrapper + sequence.evaluate, like the worker)
  *   worker  streaming through the worker's HTTP API
  *   proxy   streaming through proxy + worker
- * The three take turns request by request. tokens/s = completion tokens / wall time of the
+ *   proxy_tls  the same through a proxy whose link to its worker is mutual TLS (https://
+ *              endpoint, worker --trust-proxy): what the authenticated link costs
+ * The four take turns request by request. tokens/s = completion tokens / wall time of the
  * requests; TTFT = time to the first content chunk (raw: to the first generated token).
  * Proxy added latency: 1-token non-streaming requests straight to the worker vs through the
- * proxy, interleaved. The client is a keep-alive node:http agent.
+ * proxy (plain and TLS link), interleaved. The client is a keep-alive node:http agent.
  */
 import { spawnCli, stop } from '../worker-reference/launch';
 import { ChildProcess, spawn } from 'node:child_process';
@@ -183,18 +185,41 @@ async function benchModel(model: string, generated: string | false, dir: string)
         }),
     );
     const proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+    // The same over the authenticated link: a worker that serves only this proxy, over TLS.
+    const proxySeed2 = Buffer.alloc(32, 51);
+    const workerSeed2 = Buffer.alloc(32, 8);
+    const proxyAddress2 = new Address(0, Buffer.alloc(32, 101));
+    const worker2 = await spawnCli('cocoon-worker.js', [
+        '--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', workerSeed2.toString('hex'), '--data-dir', path.join(dir, 'worker2-data'),
+        '--trust-proxy', `${proxyAddress2.toString()}=${identityFromSeed(proxySeed2).ed25519.publicKey.toString('hex')}`,
+    ]); // prettier-ignore
+    const config2 = path.join(dir, 'proxy-tls.json');
+    const base = JSON.parse(fs.readFileSync(config, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(
+        config2,
+        JSON.stringify({
+            ...base,
+            proxyAddress: proxyAddress2.toString(),
+            keySeed: proxySeed2.toString('hex'),
+            dataDir: path.join(dir, 'proxy-tls-data'),
+            workers: [{ name: 'w', endpoint: worker2.url, ed25519Key: identityFromSeed(workerSeed2).ed25519.publicKey.toString('hex'), modelHashes: [hash], workerAccount: new Address(0, Buffer.alloc(32, 2)).toString() }],
+        }),
+    );
+    const proxyTls = await spawnCli('cocoon-proxy.js', ['--config', config2, '--port', '0']);
     const relay = await startRelay(`http://127.0.0.1:${worker.port}`);
     const wurl = `http://127.0.0.1:${worker.port}`;
     const purl = `http://127.0.0.1:${proxy.port}`;
+    const turl = `http://127.0.0.1:${proxyTls.port}`;
     const auth = proxyAuthHeaders(formatEscrowApiKey(escrow, secret));
     try {
-        // The three paths take turns, request by request (the order rotates every round), so
+        // The four paths take turns, request by request (the order rotates every round), so
         // each sees the same machine: on a shared machine, load that comes and goes would
         // otherwise land on one path and not the others. Round 0 warms up.
         const paths: Array<{ rows: Row[]; once: (prompt: string) => Promise<Row> }> = [
             { rows: [], once: rawOnce },
             { rows: [], once: (prompt) => streamOnce(wurl, prompt, {}) },
             { rows: [], once: (prompt) => streamOnce(purl, prompt, auth) },
+            { rows: [], once: (prompt) => streamOnce(turl, prompt, auth) },
         ];
         for (let round = 0; round < ROUNDS + 1; round++) {
             for (const prompt of PROMPTS) {
@@ -206,26 +231,30 @@ async function benchModel(model: string, generated: string | false, dir: string)
             }
             console.error(`round ${round}/${ROUNDS} done`);
         }
-        const [rawRows, workerRows, proxyRows] = paths.map((p) => p.rows);
+        const [rawRows, workerRows, proxyRows, tlsRows] = paths.map((p) => p.rows);
         const benchRss = rssMb(process.pid);
         // Proxy added latency on minimal requests (1 token, non-streaming), interleaved with
         // the same requests straight to the worker and through a bare relay (calibration).
         const direct: number[] = [];
         const via: number[] = [];
+        const viaTls: number[] = [];
         const relayed: number[] = [];
         for (let i = 0; i < 10; i++) {
             await minimalRequest(wurl, {});
             await minimalRequest(purl, auth);
+            await minimalRequest(turl, auth);
             await minimalRequest(relay.url, {});
         }
         for (let i = 0; i < LATENCY_SAMPLES; i++) {
             direct.push(await minimalRequest(wurl, {}));
             via.push(await minimalRequest(purl, auth));
+            viaTls.push(await minimalRequest(turl, auth));
             relayed.push(await minimalRequest(relay.url, {}));
         }
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
         const prox = summarize(proxyRows);
+        const proxTls = summarize(tlsRows);
         return {
             model: { file: path.basename(model), sha256: hash, generated },
             backend: GPU === 'off' ? 'cpu' : 'cuda',
@@ -237,6 +266,7 @@ async function benchModel(model: string, generated: string | false, dir: string)
             raw_node_llama_cpp: raw,
             worker_api: { ...api, ratio_to_raw: r2(api.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(api.decode_tokens_per_s / raw.decode_tokens_per_s) },
             proxy_and_worker: { ...prox, ratio_to_raw: r2(prox.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(prox.decode_tokens_per_s / raw.decode_tokens_per_s) },
+            proxy_tls_link_and_worker: { ...proxTls, ratio_to_raw: r2(proxTls.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(proxTls.decode_tokens_per_s / raw.decode_tokens_per_s) },
             proxy_added_latency_ms: {
                 samples: LATENCY_SAMPLES,
                 direct_p50: r2(pct(direct, 50)),
@@ -245,14 +275,20 @@ async function benchModel(model: string, generated: string | false, dir: string)
                 via_proxy_p95: r2(pct(via, 95)),
                 added_p50: r2(pct(via, 50) - pct(direct, 50)),
                 added_p95: r2(pct(via, 95) - pct(direct, 95)),
+                via_proxy_tls_link_p50: r2(pct(viaTls, 50)),
+                via_proxy_tls_link_p95: r2(pct(viaTls, 95)),
+                tls_link_added_p50: r2(pct(viaTls, 50) - pct(direct, 50)),
+                tls_link_added_p95: r2(pct(viaTls, 95) - pct(direct, 95)),
                 bare_relay_added_p50: r2(pct(relayed, 50) - pct(direct, 50)),
                 bare_relay_added_p95: r2(pct(relayed, 95) - pct(direct, 95)),
             },
-            rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number) },
+            rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number), proxy_tls_link: rssMb(proxyTls.proc.pid as number) },
         };
     } finally {
         await stop(worker);
         await stop(proxy);
+        await stop(worker2);
+        await stop(proxyTls);
         relay.proc.kill('SIGTERM');
         await ctx.dispose();
         await lm.dispose();

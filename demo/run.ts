@@ -236,9 +236,11 @@ async function main(): Promise<void> {
         // ------------------------------------------------------------------ 3
         step(journal, 'Start the reference worker (llama.cpp) and the proxy router on localhost');
         worker = await spawnCli('cocoon-worker.js', [
-            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--data-dir', join(work, 'worker-data'), '--proxy-address', proxyReg.address.toString(),
+            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--data-dir', join(work, 'worker-data'),
+            // Only this proxy, proving its enclave key in TLS, may ask for completions.
+            '--trust-proxy', `${proxyReg.address.toString()}=${hex(proxyId.ed25519.publicKey)}`,
         ]);
-        say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')})`);
+        say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')}); the proxy link is mutual TLS pinned to both enclave keys`);
         const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));
         if (backendLine) say(`worker log: ${backendLine.trim().slice(0, 160)}`);
         const workerAccount = await proxyContract.getWorkerAccountAddress(providerReg.address, wallets['GPU owner'].address);

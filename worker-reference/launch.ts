@@ -36,7 +36,7 @@ export function spawnCli(bin: string, args: string[], env: Record<string, string
                 clearTimeout(timer);
                 const info = JSON.parse(line) as Record<string, unknown>;
                 const port = info.port as number;
-                resolve({ proc, port, info, stderr: () => err, url: `http://127.0.0.1:${port}` });
+                resolve({ proc, port, info, stderr: () => err, url: `${info.tls === true ? 'https' : 'http'}://127.0.0.1:${port}` });
             }
         });
         proc.on('exit', (code, signal) => {

@@ -9,9 +9,11 @@
  */
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
 import { buildWorkReceipt, Ed25519KeyPair, signCell } from '../../wrappers/payloads';
+import { tlsCredentials, tlsServerOptions } from '../../worker-reference/crypto/tls-link';
 
 export type Lie = 'counts' | 'result' | 'request' | 'forged';
 
@@ -30,6 +32,8 @@ export interface FakeWorkerOptions {
     lie: Lie;
     /** Send the whole stream in one write (a fast answer), instead of the text first. */
     streamAtOnce?: boolean;
+    /** Serve HTTPS with `key` as TLS key, as the reference worker's --tls does. */
+    tls?: boolean;
 }
 
 const ANSWER = 'a confident answer';
@@ -50,7 +54,7 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
         return { boc: cell.toBoc().toString('base64'), signature: signCell(cell, (o.signer ?? o.key).secretKey).toString('base64') };
     };
     const usage = { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
-    const server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
         if (req.url === '/v1/worker' || req.url === '/health') {
             res.end(JSON.stringify({ ed25519_public_key: o.key.publicKey.toString('hex'), models: [{ id: o.modelId, model_hash: o.modelHash.toString('hex') }], load: [] }));
             return;
@@ -88,11 +92,12 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
                 res.end('data: [DONE]\n\n');
             }, 20);
         });
-    });
+    };
+    const server = o.tls ? https.createServer(tlsServerOptions(tlsCredentials(o.key, 'cocoon-worker')), handler) : http.createServer(handler);
     return new Promise((resolve) =>
         server.listen(0, '127.0.0.1', () =>
             resolve({
-                url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+                url: `${o.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
                 requestIds,
                 close: () =>
                     new Promise<void>((r) => {

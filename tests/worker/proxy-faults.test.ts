@@ -30,6 +30,9 @@ interface Fake {
     name: string;
     lie: Lie;
     streamAtOnce?: boolean;
+    tls?: boolean;
+    /** Reached as http://0.0.0.0:port: the same machine, but not a loopback name, so a plain remote link. */
+    remote?: boolean;
     provider?: { address: Address; seqno: number };
     worker?: FakeWorker;
 }
@@ -40,6 +43,8 @@ const fakes: Fake[] = [
     { name: 'forger', lie: 'forged', provider: { address: addr(34), seqno: 6 } },
     { name: 'anon', lie: 'counts' },
     { name: 'burst', lie: 'result', streamAtOnce: true },
+    { name: 'secure', lie: 'counts', tls: true, provider: { address: addr(35), seqno: 7 } },
+    { name: 'remote', lie: 'counts', remote: true, provider: { address: addr(36), seqno: 8 } },
 ];
 const fake = (name: string) => fakes.find((f) => f.name === name) as Required<Fake>;
 
@@ -106,10 +111,10 @@ beforeAll(async () => {
     const workerKey = ed25519FromSeed(Buffer.alloc(32, 70));
     const workers = [];
     for (const f of fakes) {
-        f.worker = await startFakeWorker({ key: workerKey, signer: f.lie === 'forged' ? ed25519FromSeed(Buffer.alloc(32, 71)) : undefined, modelId: f.name, modelHash: MODEL_HASH, lie: f.lie, streamAtOnce: f.streamAtOnce });
+        f.worker = await startFakeWorker({ key: workerKey, signer: f.lie === 'forged' ? ed25519FromSeed(Buffer.alloc(32, 71)) : undefined, modelId: f.name, modelHash: MODEL_HASH, lie: f.lie, streamAtOnce: f.streamAtOnce, tls: f.tls });
         workers.push({
             name: f.name,
-            endpoint: f.worker.url,
+            endpoint: f.remote ? f.worker.url.replace('127.0.0.1', '0.0.0.0') : f.worker.url,
             ed25519Key: workerKey.publicKey.toString('hex'),
             modelHashes: [MODEL_HASH.toString('hex')],
             workerAccount: addr(200).toString(),
@@ -198,6 +203,24 @@ describe('proxy router: fault reports against workers', () => {
         expect(await charged()).toBe(before);
     });
 
+    it('reports a worker reached over mutual TLS pinned to its key (an authenticated link)', async () => {
+        const before = (await faults()).length;
+        expect((await chat('secure')).status).toBe(502);
+        const list = await faults();
+        expect(list).toHaveLength(before + 1);
+        checkReport(list[list.length - 1], fake('secure'), FaultReason.WrongCounts);
+    });
+
+    it('reports nothing over plain HTTP to another host, where the answer may have been altered on the way (and warns of that link at start)', async () => {
+        expect(proxy.stderr()).toMatch(/WARNING: plain HTTP to a remote worker.* worker=remote/);
+        const before = await faults();
+        const r = await chat('remote');
+        expect(r.status).toBe(502);
+        expect(JSON.parse(r.text).error).toMatchObject({ code: 'invalid_receipt' });
+        expect(await faults()).toEqual(before);
+        expect(proxy.stderr()).toMatch(/fault not reported: the link to this worker is plain HTTP to another host.* worker=remote/);
+    });
+
     it('keeps every report, and report ids rising, across a SIGKILL', async () => {
         const kept = await faults();
         await stop(proxy, 'SIGKILL');
@@ -230,6 +253,25 @@ describe('the fault file reader of the scripts (ops/settlement-file.ts)', () => 
         expect(() => readSignedFault(JSON.stringify({ ...all[1], report_id: '1' }))).toThrow(/"report_id" does not match/);
         const { provider_seqno: _, ...withoutSeqno } = all[1];
         expect(readSignedFault(JSON.stringify(withoutSeqno)).providerSeqno).toBeUndefined();
+    });
+});
+
+describe('proxy config: worker endpoints and links', () => {
+    it('takes http:// and https:// URLs only', async () => {
+        const { parseProxyConfig } = await import('../../worker-reference/proxy/config');
+        const parse = (endpoint: string) => parseProxyConfig({ proxyAddress: PROXY.toString(), workers: [{ endpoint, ed25519Key: '00'.repeat(32), modelHashes: ['11'.repeat(32)], workerAccount: addr(1).toString() }] }, dir).workers[0];
+        expect(parse('https://worker.example:8443/').endpoint).toBe('https://worker.example:8443');
+        expect(() => parse('worker.example:8443')).toThrow(/must be https:\/\//);
+        expect(() => parse('no url')).toThrow(/is not a URL/);
+        expect(() => parse('ftp://worker.example')).toThrow(/must be https:\/\/… \(or http:\/\/…\), not ftp:/);
+    });
+
+    it('calls an https:// link tls, plain HTTP to this host loopback, and plain HTTP elsewhere plain', async () => {
+        const { linkKind } = await import('../../worker-reference/proxy/registry');
+        expect(linkKind('https://10.0.0.5:8443')).toBe('tls');
+        expect(linkKind('https://127.0.0.1:8443')).toBe('tls');
+        for (const e of ['http://127.0.0.1:8080', 'http://127.3.4.5:1', 'http://localhost:8080', 'http://[::1]:8080']) expect(linkKind(e)).toBe('loopback');
+        for (const e of ['http://10.0.0.5:8080', 'http://0.0.0.0:8080', 'http://worker.example', 'http://[::ffff:7f00:1]:80', 'http://128.0.0.1']) expect(linkKind(e)).toBe('plain');
     });
 });
 

@@ -22,7 +22,11 @@ GET /v1/faults.
 
   --config FILE   JSON config: proxyAddress, keySeed, dataDir, workers[], prices, escrows
                   (with each escrow's secretHash), escrowCacheMs, escrowRefreshMinMs,
-                  faultTtlSeconds (see docs/worker.md)
+                  faultTtlSeconds (see docs/worker.md). A worker endpoint https://host:port
+                  is reached over mutual TLS: the worker must show its configured ed25519Key
+                  and the proxy shows its own enclave key (the worker's --trust-proxy); a
+                  plain http:// endpoint on another host is logged as a warning and its
+                  faults are not reported.
   --port N        TCP port (0 = any free port; the chosen port is printed)
   --host H        bind address (default 127.0.0.1)
   --help          this text

@@ -4,11 +4,12 @@ import { intArg, one, parseArgs, runMain } from './args';
 import { log } from '../common/http';
 import { sha256File } from '../common/hash';
 import { identityFromSeedHex } from '../crypto/keys';
+import { tlsCredentials } from '../crypto/tls-link';
 import { ModelEngine } from '../worker/engine';
 import { defaultCpuThreads, GpuChoice, openLlama } from '../worker/llama';
 import { checkModelHeader, probeLoadInChild } from '../worker/model-check';
 import { ClaimedRequestIds } from '../worker/request-ids';
-import { WorkerServer } from '../worker/server';
+import { WorkerServer, WorkerTlsOptions } from '../worker/server';
 
 const HELP = `Usage: cocoon-worker --model FILE [--model ID=FILE ...] --port N [options]
 
@@ -33,6 +34,12 @@ with its X25519 key and answered encrypted to the client's key.
   --key-seed HEX        32-byte hex seed of the enclave keys (default: fresh random keys;
                         also read from COCOON_WORKER_KEY_SEED)
   --proxy-address ADDR  proxy address put in receipts of requests without x-cocoon-proxy
+  --tls                 serve HTTPS: TLS 1.3 with a certificate carrying the Ed25519
+                        enclave key, which proxies pin (https:// endpoints in their config)
+  --trust-proxy ADDR=KEY  only this proxy may request completions (repeatable; implies
+                        --tls): ADDR its Proxy contract address, KEY its hex Ed25519 enclave
+                        key, which its connection must present as TLS client certificate.
+                        Receipts then name that proxy. Others get 403.
   --data-dir DIR        where the (proxy, request id) pairs this key answered are kept, so
                         no restart can sign a second receipt for one (default
                         .cocoon-data/worker-<first 16 hex of the Ed25519 key>; without
@@ -55,13 +62,32 @@ function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: stri
     return ids;
 }
 
+/** `--trust-proxy ADDR=KEY` values → key hex → Proxy address. */
+function trustedProxies(specs: string[]): Map<string, Address> {
+    const out = new Map<string, Address>();
+    for (const spec of specs) {
+        const m = /^([^=]+)=([0-9a-fA-F]{64})$/.exec(spec);
+        if (!m) throw new Error(`--trust-proxy ${spec}: expected <Proxy contract address>=<64 hex chars of its Ed25519 enclave key>`);
+        let address: Address;
+        try {
+            address = Address.parse(m[1]);
+        } catch {
+            throw new Error(`--trust-proxy ${spec}: ${m[1]} is not a TON address`);
+        }
+        const key = m[2].toLowerCase();
+        if (out.has(key) && !out.get(key)?.equals(address)) throw new Error(`--trust-proxy: key ${key} is given for two proxy addresses`);
+        out.set(key, address);
+    }
+    return out;
+}
+
 runMain(async () => {
     const argv = process.argv.slice(2);
     if (argv.includes('--help') || argv.includes('-h')) {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help', 'no-probe']);
+    const args = parseArgs(argv, ['help', 'no-probe', 'tls']);
     const modelArgs = args.values.get('model') ?? [];
     if (modelArgs.length === 0) throw new Error('--model FILE is required (see --help)');
     const port = intArg(args, 'port', 8080, 0, 65535);
@@ -76,6 +102,8 @@ runMain(async () => {
     const identity = identityFromSeedHex(one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
     const proxyArg = one(args, 'proxy-address');
     const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
+    const trusted = trustedProxies(args.values.get('trust-proxy') ?? []);
+    const tls: WorkerTlsOptions | undefined = args.switches.has('tls') || trusted.size > 0 ? { credentials: tlsCredentials(identity.ed25519, 'cocoon-worker'), trustedProxies: trusted } : undefined;
     const requestIds = openRequestIds(one(args, 'data-dir'), identity.ed25519.publicKey, one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
 
     log('worker', 'starting', { ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex') });
@@ -116,10 +144,15 @@ runMain(async () => {
     }
     if (engines.length === 0) throw new Error('no usable model: every --model was refused (see the log above)');
 
-    const server = new WorkerServer({ engines, identity, backend: backend.backend, defaultProxy, maxBodyBytes, requestIds });
+    const server = new WorkerServer({ engines, identity, backend: backend.backend, defaultProxy, maxBodyBytes, requestIds, tls });
     const bound = await server.listen(port, one(args, 'host', '127.0.0.1'));
-    log('worker', 'listening', { url: `http://${one(args, 'host', '127.0.0.1')}:${bound}` });
-    process.stdout.write(JSON.stringify({ event: 'listening', port: bound, ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex'), backend: backend.backend }) + '\n');
+    log('worker', 'listening', {
+        url: `${tls ? 'https' : 'http'}://${one(args, 'host', '127.0.0.1')}:${bound}`,
+        tls: tls ? (trusted.size > 0 ? `mutual, ${trusted.size} trusted prox${trusted.size === 1 ? 'y' : 'ies'}` : 'server key only, any client') : 'off',
+    });
+    process.stdout.write(
+        JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex'), backend: backend.backend }) + '\n',
+    );
     const shutdown = () => {
         log('worker', 'shutting down');
         void server

@@ -6,7 +6,8 @@ import { Prices } from './tokens';
 
 export interface WorkerConfig {
     name: string;
-    endpoint: string; // http://host:port of the worker
+    /** https://host:port (mutual TLS pinned to ed25519Key) or http://host:port (this host only, in production). */
+    endpoint: string;
     ed25519Key: Buffer; // worker enclave key (receipts must verify with it)
     x25519Key?: Buffer; // for clients who seal prompts (published by GET /v1/workers)
     modelHashes: Set<string>; // hex SHA-256 of the GGUFs this worker may serve (allow-list)
@@ -88,6 +89,13 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
         workers: workers.map((w: unknown, i: number) => {
             const o = w as Record<string, unknown>;
             if (typeof o.endpoint !== 'string') throw new Error(`workers[${i}].endpoint is required`);
+            let url: URL;
+            try {
+                url = new URL(o.endpoint);
+            } catch {
+                throw new Error(`workers[${i}].endpoint ${o.endpoint} is not a URL (https://host:port, or http:// on this host)`);
+            }
+            if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`workers[${i}].endpoint must be https://… (or http://…), not ${url.protocol}`);
             if (!Array.isArray(o.modelHashes) || o.modelHashes.length === 0) throw new Error(`workers[${i}].modelHashes must list at least one model hash`);
             if (typeof o.workerAccount !== 'string') throw new Error(`workers[${i}].workerAccount (address) is required`);
             return {

@@ -1,16 +1,39 @@
 /**
- * The proxy's workers: health checks (GET /v1/worker: right key, allowed models, load),
- * and selection by model, health and load (fewest requests in flight through this proxy,
- * then the load the worker reports).
+ * The proxy's workers: the link to each (crypto/tls-link.ts for https:// endpoints), health
+ * checks (GET /v1/worker: right key, allowed models, load), and selection by model, health
+ * and load (fewest requests in flight through this proxy, then the load the worker reports).
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
 import { log } from '../common/http';
 import { Ed25519Verifier } from '../crypto/ed25519';
+import { PinnedKeyAgent, TlsCredentials } from '../crypto/tls-link';
 import { WorkerConfig } from './config';
+
+/**
+ * How the proxy reaches a worker:
+ *   tls       https:// endpoint: mutual TLS pinned to the worker's enclave key
+ *   loopback  plain http:// to this host (127.0.0.0/8, ::1, localhost)
+ *   plain     plain http:// to another host: readable and alterable on the way
+ * Only tls and loopback links carry evidence: a fault report is filed only over them.
+ */
+export type LinkKind = 'tls' | 'loopback' | 'plain';
+
+export function linkKind(endpoint: string): LinkKind {
+    const url = new URL(endpoint);
+    if (url.protocol === 'https:') return 'tls';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'))) return 'loopback';
+    return 'plain';
+}
 
 export interface WorkerState {
     config: WorkerConfig;
     verifier: Ed25519Verifier;
+    link: LinkKind;
+    /** Keep-alive connections to this worker (pinned to its key on a tls link). */
+    agent: http.Agent;
     healthy: boolean;
     lastError?: string;
     /** Model id → hash of the allowed models the worker reported. */
@@ -26,9 +49,14 @@ interface WorkerInfo {
     load?: Array<{ active?: number; queued?: number }>;
 }
 
+/** The request function of an endpoint's scheme. */
+export function requestModule(url: string | URL): typeof http | typeof https {
+    return (typeof url === 'string' ? url.startsWith('https:') : url.protocol === 'https:') ? https : http;
+}
+
 export function getJson(url: string, timeoutMs: number, agent?: http.Agent): Promise<unknown> {
     return new Promise((resolve, reject) => {
-        const req = http.get(url, { timeout: timeoutMs, agent }, (res) => {
+        const req = requestModule(url).get(url, { timeout: timeoutMs, agent }, (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
             res.on('end', () => {
@@ -50,13 +78,23 @@ export class WorkerRegistry {
     readonly workers: WorkerState[];
     private timer?: NodeJS.Timeout;
 
-    constructor(configs: WorkerConfig[], private readonly agent: http.Agent) {
-        this.workers = configs.map((config) => ({ config, verifier: new Ed25519Verifier(config.ed25519Key), healthy: false, models: new Map(), inflight: 0, reportedLoad: 0 }));
+    /** `own`: the proxy's TLS credentials (its enclave key), presented on tls links. */
+    constructor(configs: WorkerConfig[], own: TlsCredentials) {
+        this.workers = configs.map((config) => {
+            const link = linkKind(config.endpoint);
+            const agent = link === 'tls' ? new PinnedKeyAgent(config.ed25519Key, own, { maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+            if (link === 'plain')
+                log('proxy', 'WARNING: plain HTTP to a remote worker: prompts and answers cross the network readable, and its faults are not reported (use an https:// endpoint)', {
+                    worker: config.name,
+                    endpoint: config.endpoint,
+                });
+            return { config, verifier: new Ed25519Verifier(config.ed25519Key), link, agent, healthy: false, models: new Map(), inflight: 0, reportedLoad: 0 };
+        });
     }
 
     async checkOne(w: WorkerState): Promise<void> {
         try {
-            const info = (await getJson(`${w.config.endpoint}/v1/worker`, 3000, this.agent)) as WorkerInfo;
+            const info = (await getJson(`${w.config.endpoint}/v1/worker`, 3000, w.agent)) as WorkerInfo;
             if (info.ed25519_public_key !== w.config.ed25519Key.toString('hex')) throw new Error('worker reports a different Ed25519 key than configured');
             const models = new Map<string, string>();
             for (const m of info.models ?? []) if (m.id && m.model_hash && w.config.modelHashes.has(m.model_hash)) models.set(m.id, m.model_hash);
@@ -88,6 +126,12 @@ export class WorkerRegistry {
 
     stop(): void {
         if (this.timer) clearInterval(this.timer);
+    }
+
+    /** Closes every connection to the workers. */
+    destroy(): void {
+        this.stop();
+        for (const w of this.workers) w.agent.destroy();
     }
 
     /** Healthy workers serving `model` (an id or a model hash), best first; `exclude` = already tried. */

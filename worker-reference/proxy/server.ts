@@ -19,6 +19,7 @@ import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
 import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
+import { tlsCredentials } from '../crypto/tls-link';
 import { ProxyConfig } from './config';
 import { ApiKeyFormatError, parseEscrowApiKey, secretMatches } from '../../wrappers/escrowSecret';
 import { EscrowReader, EscrowState } from './escrow';
@@ -26,7 +27,7 @@ import { EscrowCache } from './escrow-cache';
 import { FaultReporter } from './faults';
 import { Ledger } from './ledger';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
-import { WorkerRegistry, WorkerState } from './registry';
+import { requestModule, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
 import { SseParser } from './sse';
 import { costOf, TokenCounts, zeroTokens } from './tokens';
@@ -64,7 +65,6 @@ export class ProxyServer {
     readonly registry: WorkerRegistry;
     readonly settlement: Settlement;
     readonly faults: FaultReporter;
-    private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
     /** nanoTON reserved by requests in flight, per escrow. */
     private readonly reserved = new Map<string, bigint>();
     /** Escrow state, read through the cache (config escrowCacheMs / escrowRefreshMinMs). */
@@ -72,7 +72,7 @@ export class ProxyServer {
 
     constructor(private readonly o: ProxyServerOptions) {
         this.escrows = new EscrowCache(o.escrows, { ttlMs: o.config.escrowCacheMs, refreshMinMs: o.config.escrowRefreshMinMs, now: o.now });
-        this.registry = new WorkerRegistry(o.config.workers, this.agent);
+        this.registry = new WorkerRegistry(o.config.workers, tlsCredentials(o.signer.keyPair, 'cocoon-proxy'));
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
         this.server = http.createServer((req, res) => {
@@ -99,7 +99,7 @@ export class ProxyServer {
             this.server.close(() => resolve());
             this.server.closeAllConnections();
         });
-        this.agent.destroy();
+        this.registry.destroy();
         await this.o.ledger.close();
     }
 
@@ -312,13 +312,13 @@ export class ProxyServer {
     private forward(worker: WorkerState, requestId: bigint, payload: Buffer, signal: AbortSignal): Promise<Upstream> {
         return new Promise((resolve, reject) => {
             const url = new URL(`${worker.config.endpoint}/v1/chat/completions`);
-            const req = http.request(
+            const req = requestModule(url).request(
                 {
                     hostname: url.hostname,
                     port: url.port,
                     path: url.pathname,
                     method: 'POST',
-                    agent: this.agent,
+                    agent: worker.agent,
                     timeout: this.o.config.requestTimeoutMs,
                     headers: {
                         'content-type': 'application/json',
@@ -379,7 +379,10 @@ export class ProxyServer {
     /** A receipt failed the check: report the worker when its own key signed it, then refuse the answer. */
     private async rejectReceipt(ctx: { worker: WorkerState; requestId: bigint }, e: ReceiptError): Promise<ApiError> {
         const why = e.message;
-        if (e.fault !== undefined) {
+        // Over a plain remote link the answer may have been altered on the way: no evidence.
+        if (e.fault !== undefined && ctx.worker.link === 'plain')
+            log('proxy', 'fault not reported: the link to this worker is plain HTTP to another host, so the answer may have been altered on the way', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString() });
+        else if (e.fault !== undefined) {
             try {
                 await this.faults.file(ctx.worker.config, ctx.requestId, e.fault, why);
             } catch (err) {

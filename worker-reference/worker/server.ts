@@ -10,12 +10,15 @@
  * disk before the receipt is signed.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
 import { Address } from '@ton/core';
 import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { NodeIdentity } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
+import { peerEd25519Key, TlsCredentials, tlsServerOptions } from '../crypto/tls-link';
 import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
 import { GenerateResult, ModelEngine, TokenUsage } from './engine';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
@@ -42,6 +45,20 @@ export interface WorkerServerOptions {
     maxBodyBytes: number;
     /** (proxy, request id) pairs claimed so far: signing two receipts for one pair is slashable. */
     requestIds: ClaimedRequestIds;
+    /** Serve HTTPS (crypto/tls-link.ts) instead of plain HTTP. */
+    tls?: WorkerTlsOptions;
+}
+
+export interface WorkerTlsOptions {
+    /** The worker's certificate: its Ed25519 enclave key, which proxies pin. */
+    credentials: TlsCredentials;
+    /**
+     * Proxies allowed to request completions: hex Ed25519 enclave key → Proxy contract address.
+     * Empty: anyone may (receipts name the proxy the request claims). Otherwise a request must
+     * come over a connection whose client certificate carries one of these keys, and its
+     * receipt names that key's proxy.
+     */
+    trustedProxies: Map<string, Address>;
 }
 
 export function usageJson(u: TokenUsage) {
@@ -55,18 +72,19 @@ export function usageJson(u: TokenUsage) {
 }
 
 export class WorkerServer {
-    readonly server: http.Server;
+    readonly server: http.Server | https.Server;
     private requests = 0;
     private readonly signer: Ed25519Signer;
 
     constructor(private readonly o: WorkerServerOptions) {
         this.signer = new Ed25519Signer(o.identity.ed25519);
-        this.server = http.createServer((req, res) => {
+        const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
             this.route(req, res).catch((e: unknown) => {
                 if (!(e instanceof ApiError)) log('worker', 'request failed', { error: e instanceof Error ? e.message : String(e) });
                 sendError(res, e);
             });
-        });
+        };
+        this.server = o.tls ? https.createServer(tlsServerOptions(o.tls.credentials), handle) : http.createServer(handle);
         this.server.keepAliveTimeout = 30_000;
     }
 
@@ -119,6 +137,7 @@ export class WorkerServer {
                 ed25519_public_key: this.o.identity.ed25519.publicKey.toString('hex'),
                 x25519_public_key: this.o.identity.x25519.publicKey.toString('hex'),
                 backend: this.o.backend,
+                tls: this.o.tls !== undefined,
                 models: this.o.engines.map((e) => ({ id: e.id, model_hash: e.options.hash.toString('hex') })),
                 load: this.load(),
             });
@@ -132,18 +151,41 @@ export class WorkerServer {
         throw new ApiError(404, `no route ${req.method} ${url}`, 'invalid_request_error', 'not_found');
     }
 
-    /** The receipt's proxy and request id, claimed; `durable` resolves once the claim is on disk. */
-    private receiptContext(req: http.IncomingMessage): { proxy: Address; requestId: bigint; durable: Promise<void> } {
+    /**
+     * The proxy a request comes from. With trusted proxies configured it is the one whose key
+     * the connection's client certificate carries (403 for any other caller, or for a request
+     * that names another proxy); otherwise the one the request names, or the default.
+     */
+    private requestingProxy(req: http.IncomingMessage): Address {
         const p = req.headers[HEADER_PROXY];
-        const r = req.headers[HEADER_REQUEST_ID];
-        let proxy = this.o.defaultProxy;
+        let named: Address | undefined;
         if (typeof p === 'string') {
             try {
-                proxy = Address.parse(p);
+                named = Address.parse(p);
             } catch {
                 throw new ApiError(400, `${HEADER_PROXY} is not a TON address`, 'invalid_request_error', 'bad_proxy');
             }
         }
+        const trusted = this.o.tls?.trustedProxies;
+        if (!trusted || trusted.size === 0) return named ?? this.o.defaultProxy;
+        const key = peerEd25519Key(req.socket as tls.TLSSocket);
+        const bound = key ? trusted.get(key.toString('hex')) : undefined;
+        if (!bound)
+            throw new ApiError(
+                403,
+                key
+                    ? `this worker serves only its proxies: the TLS client key ${key.toString('hex')} is not one of them`
+                    : 'this worker serves only its proxies: connect with TLS presenting your proxy enclave key as client certificate',
+                'invalid_request_error',
+                'untrusted_proxy',
+            );
+        if (named && !named.equals(bound)) throw new ApiError(403, `${HEADER_PROXY} names ${named.toString()}, but this connection is proxy ${bound.toString()}`, 'invalid_request_error', 'proxy_mismatch');
+        return bound;
+    }
+
+    /** The receipt's proxy and request id, claimed; `durable` resolves once the claim is on disk. */
+    private receiptContext(req: http.IncomingMessage, proxy: Address): { proxy: Address; requestId: bigint; durable: Promise<void> } {
+        const r = req.headers[HEADER_REQUEST_ID];
         let requestId: bigint;
         if (typeof r === 'string') {
             if (!/^[0-9]{1,20}$/.test(r) || BigInt(r) >= 1n << 64n) throw new ApiError(400, `${HEADER_REQUEST_ID} must be a uint64`, 'invalid_request_error', 'bad_request_id');
@@ -155,6 +197,8 @@ export class WorkerServer {
     }
 
     private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        // Who asks comes first: an untrusted caller gets nothing read, decrypted or generated.
+        const proxy = this.requestingProxy(req);
         const body = parseJsonObject(await readBody(req, this.o.maxBodyBytes));
         const request = parseChatRequest(body);
         const engine = this.findEngine(request.model);
@@ -172,7 +216,7 @@ export class WorkerServer {
             messages = content.messages;
             stop = content.stop ?? [];
         }
-        const ctx = this.receiptContext(req);
+        const ctx = this.receiptContext(req, proxy);
         const id = `chatcmpl-${ctx.requestId.toString(16)}`;
         const created = Math.floor(Date.now() / 1000);
         const abort = new AbortController();

@@ -1,0 +1,248 @@
+/**
+ * The authenticated proxy ↔ worker link (crypto/tls-link.ts): mutual TLS 1.3 in which each
+ * side shows its Ed25519 enclave key and pins the other's. A real worker (tiny model, CPU)
+ * with --trust-proxy, a real proxy with an https:// endpoint through a recording relay (a
+ * host in the middle), and clients that are not the trusted proxy.
+ */
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { Address, Cell } from '@ton/core';
+import { parseWorkReceipt } from '../../wrappers/payloads';
+import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
+import { sha256File } from '../../worker-reference/common/hash';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { PinnedKeyAgent, PinnedKeyMismatch, peerEd25519Key, tlsCredentials, tlsServerOptions } from '../../worker-reference/crypto/tls-link';
+import { generateModel } from '../../worker-reference/model/generate';
+import { FAST_WORKER, runCli, spawnCli, Spawned, stop, tmpDir } from './helpers';
+
+const dir = tmpDir('cocoon-tls-');
+const model = path.join(dir, 'tiny.gguf');
+const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
+const PROXY = addr(100);
+const PROXY_SEED = Buffer.alloc(32, 50);
+const proxyId = identityFromSeed(PROXY_SEED).ed25519;
+const workerId = identityFromSeed(Buffer.alloc(32, 21)).ed25519;
+const strangerId = identityFromSeed(Buffer.alloc(32, 22)).ed25519;
+const CLIENT = addr(1);
+const CLIENT_SECRET = Buffer.alloc(32, 0xa1);
+const PROMPT = 'the password is pomegranate-7781';
+
+let worker: Spawned;
+let proxy: Spawned;
+let relay: net.Server;
+const relayed: Buffer[] = [];
+let impostor: https.Server;
+let impostorRequests = 0;
+
+/** A TCP relay that records every byte between the proxy and the worker. */
+function startRelay(target: number): Promise<number> {
+    relay = net.createServer((c) => {
+        const up = net.connect(target, '127.0.0.1');
+        c.on('data', (d) => relayed.push(Buffer.from(d)));
+        up.on('data', (d) => relayed.push(Buffer.from(d)));
+        c.pipe(up);
+        up.pipe(c);
+        c.on('error', () => up.destroy());
+        up.on('error', () => c.destroy());
+    });
+    return new Promise((r) => relay.listen(0, '127.0.0.1', () => r((relay.address() as net.AddressInfo).port)));
+}
+
+/** One HTTPS request; `agent` false = a client without certificate that accepts any server key. */
+function request(url: string, agent: https.Agent | false, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+    return new Promise((resolve, reject) => {
+        const payload = body === undefined ? undefined : JSON.stringify(body);
+        const req = https.request(
+            url,
+            {
+                method: payload === undefined ? 'GET' : 'POST',
+                ...(agent ? { agent } : { agent: false, rejectUnauthorized: false }),
+                headers: { 'content-type': 'application/json', ...headers },
+            },
+            (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }));
+            },
+        );
+        req.on('error', reject);
+        req.end(payload);
+    });
+}
+
+const chatBody = (extra: Record<string, unknown> = {}) => ({ model: 'tiny', messages: [{ role: 'user', content: PROMPT }], max_tokens: 4, ...extra });
+
+beforeAll(async () => {
+    generateModel(model, 'tiny', 1);
+    const modelHash = sha256File(model).toString('hex');
+    worker = await spawnCli('cocoon-worker.js', [
+        ...FAST_WORKER,
+        '--model',
+        `tiny=${model}`,
+        '--port',
+        '0',
+        '--key-seed',
+        Buffer.alloc(32, 21).toString('hex'),
+        '--data-dir',
+        path.join(dir, 'worker-data'),
+        '--trust-proxy',
+        `${PROXY.toString()}=${proxyId.publicKey.toString('hex')}`,
+    ]);
+    const relayPort = await startRelay(worker.port);
+    // Shows the worker's model but holds another key: the proxy must never send it a request.
+    impostor = https.createServer(tlsServerOptions(tlsCredentials(strangerId, 'cocoon-worker')), (_req, res) => {
+        impostorRequests++;
+        res.end(JSON.stringify({ ed25519_public_key: workerId.publicKey.toString('hex'), models: [{ id: 'tiny', model_hash: modelHash }], load: [] }));
+    });
+    await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', () => r()));
+    const entry = (name: string, endpoint: string) => ({ name, endpoint, ed25519Key: workerId.publicKey.toString('hex'), modelHashes: [modelHash], workerAccount: addr(11).toString() });
+    const config = path.join(dir, 'proxy.json');
+    fs.writeFileSync(
+        config,
+        JSON.stringify({
+            proxyAddress: PROXY.toString(),
+            keySeed: PROXY_SEED.toString('hex'),
+            dataDir: path.join(dir, 'proxy-data'),
+            healthIntervalMs: 300,
+            workers: [entry('real', `https://127.0.0.1:${relayPort}`), entry('impostor', `https://127.0.0.1:${(impostor.address() as net.AddressInfo).port}`)],
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
+        }),
+    );
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+});
+
+afterAll(async () => {
+    await stop(proxy);
+    await stop(worker);
+    relay?.close();
+    impostor?.closeAllConnections();
+    impostor?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('TLS identity of an enclave key', () => {
+    it('is a self-signed X.509 certificate carrying the Ed25519 key, the same for the same key', () => {
+        const c = tlsCredentials(workerId, 'cocoon-worker');
+        const x = new X509Certificate(c.cert);
+        expect(x.publicKey.asymmetricKeyType).toBe('ed25519');
+        expect(Buffer.from(x.publicKey.export({ format: 'der', type: 'spki' })).subarray(-32)).toEqual(workerId.publicKey);
+        expect(x.verify(x.publicKey)).toBe(true);
+        expect(x.subject).toBe(`CN=cocoon-worker ${workerId.publicKey.toString('hex')}`);
+        expect(x.checkIssued(x)).toBe(true);
+        expect(tlsCredentials(workerId, 'cocoon-worker').cert).toBe(c.cert);
+        expect(tlsCredentials(strangerId, 'cocoon-worker').cert).not.toBe(c.cert);
+    });
+
+    it('a pinned agent connects to the holder of the key and refuses another key before sending a byte', async () => {
+        let seen = 0;
+        const server = https.createServer(tlsServerOptions(tlsCredentials(workerId, 'cocoon-worker')), (req, res) => {
+            seen++;
+            res.end(JSON.stringify({ client: peerEd25519Key(req.socket as import('node:tls').TLSSocket)?.toString('hex') ?? null }));
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+        const url = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+        try {
+            const good = new PinnedKeyAgent(workerId.publicKey, tlsCredentials(proxyId, 'cocoon-proxy'));
+            expect((await request(url, good)).json).toEqual({ client: proxyId.publicKey.toString('hex') });
+            expect((await request(url, good)).json).toEqual({ client: proxyId.publicKey.toString('hex') });
+            expect(seen).toBe(2);
+            good.destroy();
+            const wrong = new PinnedKeyAgent(strangerId.publicKey, tlsCredentials(proxyId, 'cocoon-proxy'));
+            const err = await request(url, wrong).catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(PinnedKeyMismatch);
+            expect((err as Error).message).toBe(`TLS peer key ${workerId.publicKey.toString('hex')} is not the expected ${strangerId.publicKey.toString('hex')}`);
+            expect(seen).toBe(2);
+            wrong.destroy();
+        } finally {
+            server.closeAllConnections();
+            server.close();
+        }
+    });
+});
+
+describe('worker --trust-proxy: completions only for the proxies it trusts', () => {
+    it('serves HTTPS with its enclave key; identity and models stay readable to anyone', async () => {
+        expect(worker.url).toMatch(/^https:/);
+        const info = await request(`${worker.url}/v1/worker`, false);
+        expect(info.status).toBe(200);
+        expect(info.json).toMatchObject({ ed25519_public_key: workerId.publicKey.toString('hex'), tls: true });
+        expect(worker.stderr()).toMatch(/listening url=https:\/\/127\.0\.0\.1:\d+ tls="?mutual, 1 trusted proxy/);
+    });
+
+    it('refuses a client without certificate (403 untrusted_proxy) and generates nothing', async () => {
+        const r = await request(`${worker.url}/v1/chat/completions`, false, chatBody());
+        expect(r.status).toBe(403);
+        expect(r.json.error).toMatchObject({ code: 'untrusted_proxy', message: expect.stringMatching(/connect with TLS presenting your proxy enclave key/) });
+        expect(worker.stderr()).not.toMatch(/answered/);
+    });
+
+    it('refuses a client certificate of a key it does not trust (403, naming the key)', async () => {
+        const agent = new PinnedKeyAgent(workerId.publicKey, tlsCredentials(strangerId, 'cocoon-proxy'));
+        const r = await request(`${worker.url}/v1/chat/completions`, agent, chatBody());
+        agent.destroy();
+        expect(r.status).toBe(403);
+        expect(r.json.error).toMatchObject({ code: 'untrusted_proxy', message: expect.stringContaining(strangerId.publicKey.toString('hex')) });
+    });
+
+    it('refuses the trusted proxy key naming another proxy (403 proxy_mismatch); naming itself or none, its receipts name it', async () => {
+        const agent = new PinnedKeyAgent(workerId.publicKey, tlsCredentials(proxyId, 'cocoon-proxy'));
+        try {
+            const other = await request(`${worker.url}/v1/chat/completions`, agent, chatBody(), { 'x-cocoon-proxy': addr(101).toString(), 'x-cocoon-request-id': '900' });
+            expect(other.status).toBe(403);
+            expect(other.json.error).toMatchObject({ code: 'proxy_mismatch' });
+            const both: Array<Record<string, string>> = [{ 'x-cocoon-proxy': PROXY.toString(), 'x-cocoon-request-id': '900' }, {}];
+            for (const headers of both) {
+                const ok = await request(`${worker.url}/v1/chat/completions`, agent, chatBody(), headers);
+                expect(ok.status).toBe(200);
+                const receipt = parseWorkReceipt(Cell.fromBoc(Buffer.from((ok.json.receipt as { boc: string }).boc, 'base64'))[0]);
+                expect(receipt.proxy.equals(PROXY)).toBe(true);
+            }
+        } finally {
+            agent.destroy();
+        }
+    });
+
+    it('refuses a malformed --trust-proxy at start with the expected form', async () => {
+        const r = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--trust-proxy', 'nope']);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(/--trust-proxy nope: expected <Proxy contract address>=<64 hex chars of its Ed25519 enclave key>/);
+        const bad = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--trust-proxy', `notanaddress=${'ab'.repeat(32)}`]);
+        expect(bad.stderr).toMatch(/notanaddress is not a TON address/);
+    });
+});
+
+describe('proxy → worker over an https:// endpoint', () => {
+    it('answers a plain (unsealed) request while a host in the middle reads neither prompt, answer nor HTTP', async () => {
+        relayed.length = 0;
+        const r = await fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...proxyAuthHeaders(formatEscrowApiKey(CLIENT, CLIENT_SECRET)) }, body: JSON.stringify(chatBody()) });
+        expect(r.status).toBe(200);
+        const json = (await r.json()) as { choices: Array<{ message: { content: string } }>; receipt: { boc: string } };
+        expect(parseWorkReceipt(Cell.fromBoc(Buffer.from(json.receipt.boc, 'base64'))[0]).proxy.equals(PROXY)).toBe(true);
+        const wire = Buffer.concat(relayed);
+        expect(wire.length).toBeGreaterThan(0);
+        for (const clear of ['pomegranate', 'POST /v1/chat/completions', 'receipt', 'chat.completion', 'x-cocoon-request-id']) expect(wire.includes(clear)).toBe(false);
+    });
+
+    it('streams over the link', async () => {
+        const r = await fetch(`${proxy.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...proxyAuthHeaders(formatEscrowApiKey(CLIENT, CLIENT_SECRET)) },
+            body: JSON.stringify(chatBody({ stream: true })),
+        });
+        expect(r.status).toBe(200);
+        const text = await r.text();
+        expect(text).toMatch(/"receipt":/);
+        expect(text.trim().endsWith('data: [DONE]')).toBe(true);
+    });
+
+    it('never sends a request to an endpoint whose TLS key is not the configured worker key: unhealthy, with the reason', async () => {
+        const ws = ((await (await fetch(`${proxy.url}/v1/workers`)).json()) as { workers: Array<{ name: string; healthy: boolean }> }).workers;
+        expect(ws.find((w) => w.name === 'impostor')?.healthy).toBe(false);
+        expect(ws.find((w) => w.name === 'real')?.healthy).toBe(true);
+        expect(impostorRequests).toBe(0);
+        expect(proxy.stderr()).toMatch(new RegExp(`worker unhealthy worker=impostor reason="?TLS peer key ${strangerId.publicKey.toString('hex')} is not the expected ${workerId.publicKey.toString('hex')}`));
+    });
+});
