@@ -9,6 +9,8 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import OpenAI from 'openai';
 import { Address, Cell } from '@ton/core';
 import { parseWorkReceipt } from '../../wrappers/payloads';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
@@ -32,6 +34,10 @@ const PROMPT = 'the password is pomegranate-7781';
 
 let worker: Spawned;
 let proxy: Spawned;
+/** The same proxy identity serving its clients over HTTPS with its enclave key (--tls). */
+let proxyTls: Spawned;
+let modelHash: string;
+const entry = (name: string, endpoint: string) => ({ name, endpoint, ed25519Key: workerId.publicKey.toString('hex'), modelHashes: [modelHash], workerAccount: addr(11).toString() });
 let relay: net.Server;
 const relayed: Buffer[] = [];
 let impostor: https.Server;
@@ -73,11 +79,28 @@ function request(url: string, agent: https.Agent | false, body?: unknown, header
     });
 }
 
+/** Writes a proxy config of this proxy identity with its own data directory. */
+const config = (name: string, workers: unknown[]) => {
+    const file = path.join(dir, `${name}.json`);
+    fs.writeFileSync(
+        file,
+        JSON.stringify({
+            proxyAddress: PROXY.toString(),
+            keySeed: PROXY_SEED.toString('hex'),
+            dataDir: path.join(dir, `${name}-data`),
+            healthIntervalMs: 300,
+            workers,
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
+        }),
+    );
+    return file;
+};
+
 const chatBody = (extra: Record<string, unknown> = {}) => ({ model: 'tiny', messages: [{ role: 'user', content: PROMPT }], max_tokens: 4, ...extra });
 
 beforeAll(async () => {
     generateModel(model, 'tiny', 1);
-    const modelHash = sha256File(model).toString('hex');
+    modelHash = sha256File(model).toString('hex');
     worker = await spawnCli('cocoon-worker.js', [
         ...FAST_WORKER,
         '--model',
@@ -98,24 +121,13 @@ beforeAll(async () => {
         res.end(JSON.stringify({ ed25519_public_key: workerId.publicKey.toString('hex'), models: [{ id: 'tiny', model_hash: modelHash }], load: [] }));
     });
     await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', () => r()));
-    const entry = (name: string, endpoint: string) => ({ name, endpoint, ed25519Key: workerId.publicKey.toString('hex'), modelHashes: [modelHash], workerAccount: addr(11).toString() });
-    const config = path.join(dir, 'proxy.json');
-    fs.writeFileSync(
-        config,
-        JSON.stringify({
-            proxyAddress: PROXY.toString(),
-            keySeed: PROXY_SEED.toString('hex'),
-            dataDir: path.join(dir, 'proxy-data'),
-            healthIntervalMs: 300,
-            workers: [entry('real', `https://127.0.0.1:${relayPort}`), entry('impostor', `https://127.0.0.1:${(impostor.address() as net.AddressInfo).port}`)],
-            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
-        }),
-    );
-    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', config('proxy', [entry('real', `https://127.0.0.1:${relayPort}`), entry('impostor', `https://127.0.0.1:${(impostor.address() as net.AddressInfo).port}`)]), '--port', '0']);
+    proxyTls = await spawnCli('cocoon-proxy.js', ['--config', config('proxy-tls', [entry('real', worker.url)]), '--port', '0', '--tls']);
 });
 
 afterAll(async () => {
     await stop(proxy);
+    await stop(proxyTls);
     await stop(worker);
     relay?.close();
     impostor?.closeAllConnections();
@@ -136,7 +148,7 @@ describe('TLS identity of an enclave key', () => {
         expect(tlsCredentials(strangerId, 'cocoon-worker').cert).not.toBe(c.cert);
     });
 
-    it('a pinned agent connects to the holder of the key and refuses another key before sending a byte', async () => {
+    it('a pinned agent connects to the holder of the key (showing its own), and never hands a request a connection to another key', async () => {
         let seen = 0;
         const server = https.createServer(tlsServerOptions(tlsCredentials(workerId, 'cocoon-worker')), (req, res) => {
             seen++;
@@ -150,15 +162,26 @@ describe('TLS identity of an enclave key', () => {
             expect((await request(url, good)).json).toEqual({ client: proxyId.publicKey.toString('hex') });
             expect(seen).toBe(2);
             good.destroy();
-            const wrong = new PinnedKeyAgent(strangerId.publicKey, tlsCredentials(proxyId, 'cocoon-proxy'));
-            const err = await request(url, wrong).catch((e: unknown) => e);
-            expect(err).toBeInstanceOf(PinnedKeyMismatch);
-            expect((err as Error).message).toBe(`TLS peer key ${workerId.publicKey.toString('hex')} is not the expected ${strangerId.publicKey.toString('hex')}`);
-            expect(seen).toBe(2);
-            wrong.destroy();
         } finally {
             server.closeAllConnections();
             server.close();
+        }
+        // Another key at the same address: the request is never handed a connection.
+        const wrong = new PinnedKeyAgent(strangerId.publicKey, tlsCredentials(proxyId, 'cocoon-proxy'));
+        const server2 = https.createServer(tlsServerOptions(tlsCredentials(workerId, 'cocoon-worker')), (_req, res) => {
+            seen++;
+            res.end('{}');
+        });
+        await new Promise<void>((r) => server2.listen(0, '127.0.0.1', () => r()));
+        try {
+            const err = await request(`https://127.0.0.1:${(server2.address() as net.AddressInfo).port}/`, wrong, { secret: 'never sent' }).catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(PinnedKeyMismatch);
+            expect((err as Error).message).toBe(`TLS peer key ${workerId.publicKey.toString('hex')} is not the expected ${strangerId.publicKey.toString('hex')}`);
+            expect(seen).toBe(2);
+        } finally {
+            wrong.destroy();
+            server2.closeAllConnections();
+            server2.close();
         }
     });
 });
@@ -244,5 +267,64 @@ describe('proxy → worker over an https:// endpoint', () => {
         expect(ws.find((w) => w.name === 'real')?.healthy).toBe(true);
         expect(impostorRequests).toBe(0);
         expect(proxy.stderr()).toMatch(new RegExp(`worker unhealthy worker=impostor reason="?TLS peer key ${strangerId.publicKey.toString('hex')} is not the expected ${workerId.publicKey.toString('hex')}`));
+    });
+});
+
+describe('proxy --tls: clients reach the proxy over HTTPS and pin its enclave key', () => {
+    const apiKey = formatEscrowApiKey(CLIENT, CLIENT_SECRET);
+
+    it('serves the official openai client that pins the key of the Proxy contract (PinnedKeyAgent as httpAgent)', async () => {
+        expect(proxyTls.url).toMatch(/^https:/);
+        expect(proxyTls.stderr()).toMatch(/listening url=https:\/\/127\.0\.0\.1:\d+ tls="?enclave key \(clients pin it\)/);
+        const openai = new OpenAI({ baseURL: `${proxyTls.url}/v1`, apiKey, httpAgent: new PinnedKeyAgent(proxyId.publicKey), maxRetries: 0 });
+        const r = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: PROMPT }], max_tokens: 4 });
+        expect(r.usage?.completion_tokens).toBeGreaterThan(0);
+        const stream = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true });
+        let text = '';
+        for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+        expect(text.length).toBeGreaterThan(0);
+    });
+
+    it('a client pinning another key gets a connection error, its request unsent (the API key never leaves it)', async () => {
+        const openai = new OpenAI({ baseURL: `${proxyTls.url}/v1`, apiKey, httpAgent: new PinnedKeyAgent(strangerId.publicKey), maxRetries: 0 });
+        await expect(openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 })).rejects.toThrow(/Connection error/);
+        expect(proxyTls.stderr()).not.toMatch(/request failed/);
+    });
+
+    it('serves a certificate from --tls-cert / --tls-key instead', async () => {
+        const own = tlsCredentials(strangerId, 'proxy.example');
+        const certFile = path.join(dir, 'proxy-cert.pem');
+        const keyFile = path.join(dir, 'proxy-key.pem');
+        fs.writeFileSync(certFile, own.cert);
+        fs.writeFileSync(keyFile, own.key, { mode: 0o600 });
+        const p = await spawnCli('cocoon-proxy.js', ['--config', config('proxy-cert', [entry('real', worker.url)]), '--port', '0', '--tls-cert', certFile, '--tls-key', keyFile]);
+        try {
+            const served = await new Promise<Buffer>((resolve, reject) => {
+                const s = tls.connect({ host: '127.0.0.1', port: p.port, rejectUnauthorized: false }, () => {
+                    resolve(s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0));
+                    s.end();
+                });
+                s.on('error', reject);
+            });
+            expect(served).toEqual(new X509Certificate(own.cert).raw);
+            expect(p.stderr()).toMatch(/tls="?certificate .*proxy-cert\.pem/);
+        } finally {
+            await stop(p);
+        }
+    });
+
+    it('refuses TLS options that do not fit, with the reason', async () => {
+        const cert = path.join(dir, 'proxy-cert.pem');
+        const cases: Array<[string[], RegExp]> = [
+            [['--tls', '--tls-cert', cert, '--tls-key', cert], /--tls \(the enclave key certificate\) and --tls-cert\/--tls-key exclude each other/],
+            [['--tls-cert', cert], /--tls-cert and --tls-key go together/],
+            [['--tls-cert', path.join(dir, 'missing.pem'), '--tls-key', cert], /--tls-cert .*missing\.pem cannot be read/],
+            [['--tls-cert', cert, '--tls-key', cert], /--tls-cert\/--tls-key: not a PEM certificate and its key/],
+        ];
+        for (const [flags, reason] of cases) {
+            const r = await runCli('cocoon-proxy.js', ['--config', config('proxy-bad', []), '--port', '0', ...flags]);
+            expect(r.code).not.toBe(0);
+            expect(r.stderr).toMatch(reason);
+        }
     });
 });

@@ -1,16 +1,19 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { intArg, one, parseArgs, runMain } from './args';
+import * as tls from 'node:tls';
+import { intArg, one, ParsedArgs, parseArgs, runMain } from './args';
 import { log } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { identityFromSeedHex } from '../crypto/keys';
+import { tlsCredentials } from '../crypto/tls-link';
+import { Ed25519KeyPair } from '../../wrappers/payloads';
 import { loadProxyConfig } from '../proxy/config';
 import { InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import { ProxyServer } from '../proxy/server';
 
-const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H]
+const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--tls | --tls-cert FILE --tls-key FILE]
 
 The reference proxy router: forwards OpenAI-style chat completions to its workers (chosen by
 model, health and load; retried on another worker when one fails), checks every work
@@ -29,6 +32,12 @@ GET /v1/faults.
                   faults are not reported.
   --port N        TCP port (0 = any free port; the chosen port is printed)
   --host H        bind address (default 127.0.0.1)
+  --tls           serve clients over HTTPS with a certificate carrying the proxy's Ed25519
+                  enclave key (the key on its Proxy contract): clients pin that key
+                  (PinnedKeyAgent as the openai client's httpAgent)
+  --tls-cert FILE, --tls-key FILE
+                  serve clients over HTTPS with this PEM certificate (chain) and key, e.g.
+                  one a CA issued for a key made inside the enclave
   --help          this text
 
 Clients authenticate with "Authorization: Bearer <JobEscrow address>:<secret hex>" (the
@@ -49,19 +58,46 @@ function proxySeed(configSeed: string | undefined, dataDir: string): string {
     return seed;
 }
 
+/** The client-facing TLS of --tls or --tls-cert/--tls-key, or none. */
+function clientTls(args: ParsedArgs, enclaveKey: Ed25519KeyPair): { credentials: { key: string; cert: string }; what: string } | undefined {
+    const certFile = one(args, 'tls-cert');
+    const keyFile = one(args, 'tls-key');
+    if (args.switches.has('tls')) {
+        if (certFile !== undefined || keyFile !== undefined) throw new Error('--tls (the enclave key certificate) and --tls-cert/--tls-key exclude each other');
+        return { credentials: tlsCredentials(enclaveKey, 'cocoon-proxy'), what: 'enclave key (clients pin it)' };
+    }
+    if (certFile === undefined && keyFile === undefined) return undefined;
+    if (certFile === undefined || keyFile === undefined) throw new Error('--tls-cert and --tls-key go together');
+    const read = (file: string, what: string) => {
+        try {
+            return fs.readFileSync(file, 'utf8');
+        } catch (e) {
+            throw new Error(`${what} ${file} cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+        }
+    };
+    const credentials = { cert: read(certFile, '--tls-cert'), key: read(keyFile, '--tls-key') };
+    try {
+        tls.createSecureContext(credentials);
+    } catch (e) {
+        throw new Error(`--tls-cert/--tls-key: not a PEM certificate and its key (${e instanceof Error ? e.message : String(e)})`);
+    }
+    return { credentials, what: `certificate ${certFile}` };
+}
+
 runMain(async () => {
     const argv = process.argv.slice(2);
     if (argv.includes('--help') || argv.includes('-h')) {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help']);
+    const args = parseArgs(argv, ['help', 'tls']);
     const configFile = one(args, 'config');
     if (!configFile) throw new Error('--config FILE is required (see --help)');
     const port = intArg(args, 'port', 8000, 0, 65535);
     const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';
     const config = loadProxyConfig(configFile);
     const identity = identityFromSeedHex(proxySeed(config.keySeedHex, config.dataDir));
+    const tls = clientTls(args, identity.ed25519);
     const t0 = performance.now();
     const ledger = Ledger.open(config.dataDir);
     log('proxy', 'ledger recovered', {
@@ -72,10 +108,16 @@ runMain(async () => {
         fault_reports: ledger.faults.length,
         ms: Math.round(performance.now() - t0),
     });
-    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: InMemoryEscrowReader.fromJson(config.escrows), ledger });
+    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: InMemoryEscrowReader.fromJson(config.escrows), ledger, tls: tls?.credentials });
     const bound = await server.start(port, host);
-    log('proxy', 'listening', { url: `http://${host}:${bound}`, proxy: config.proxyAddress.toString(), key: identity.ed25519.publicKey.toString('hex'), workers: config.workers.length });
-    process.stdout.write(JSON.stringify({ event: 'listening', port: bound, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
+    log('proxy', 'listening', {
+        url: `${tls ? 'https' : 'http'}://${host}:${bound}`,
+        tls: tls?.what ?? 'off',
+        proxy: config.proxyAddress.toString(),
+        key: identity.ed25519.publicKey.toString('hex'),
+        workers: config.workers.length,
+    });
+    process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
     const shutdown = () => {
         log('proxy', 'shutting down');
         void server.close().then(() => process.exit(0));

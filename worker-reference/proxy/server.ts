@@ -15,6 +15,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
 import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
@@ -43,6 +44,8 @@ export interface ProxyServerOptions {
     ledger: Ledger;
     /** Clock (ms) of the escrow cache; tests move it to expire cached state. */
     now?: () => number;
+    /** Serve clients over HTTPS with this key and certificate (PEM) instead of plain HTTP. */
+    tls?: { key: string; cert: string };
 }
 
 /** A worker that answered with a retryable failure before sending anything. */
@@ -61,7 +64,7 @@ interface Upstream {
 }
 
 export class ProxyServer {
-    readonly server: http.Server;
+    readonly server: http.Server | https.Server;
     readonly registry: WorkerRegistry;
     readonly settlement: Settlement;
     readonly faults: FaultReporter;
@@ -75,12 +78,15 @@ export class ProxyServer {
         this.registry = new WorkerRegistry(o.config.workers, tlsCredentials(o.signer.keyPair, 'cocoon-proxy'));
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
-        this.server = http.createServer((req, res) => {
+        const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
             this.route(req, res).catch((e: unknown) => {
                 if (!(e instanceof ApiError)) log('proxy', 'request failed', { error: e instanceof Error ? e.message : String(e) });
                 sendError(res, e);
             });
-        });
+        };
+        // TLS ends inside the proxy (its enclave in production): API keys and unsealed prompts
+        // are never readable on the host.
+        this.server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' }, handle) : http.createServer(handle);
         this.server.keepAliveTimeout = 30_000;
     }
 
