@@ -56,7 +56,7 @@ function summary(): string {
             '',
             '## Inference (`bench/results/worker.json`)',
             '',
-            `Raw node-llama-cpp, the worker API (SSE), proxy + worker (SSE) and the same over the proxy's mutual-TLS link to its worker, requests interleaved. tokens/s counts the whole request (TTFT included); decode tokens/s the tokens after the first over the time after it. Machine: ${String(get(w, 'machine.note'))}.`,
+            `Raw node-llama-cpp, the worker API (SSE), proxy + worker (SSE) and the same over the proxy's mutual-TLS link to its worker, taking turns (see docs/worker.md "Benchmark"). tokens/s counts the whole request (TTFT included); decode tokens/s the tokens after the first over the time after it. Machine: ${String(get(w, 'machine.note'))}.`,
         );
         for (const run of (w.runs as Json[] | undefined) ?? [w]) {
             out.push('', `### ${String(get(run, 'model.generated') || get(run, 'model.file'))}`, '', `Backend ${String(run.backend)}, ${String(run.threads)} thread(s), max_tokens ${String(run.max_tokens)}, ${String(run.rounds)} rounds of ${String(run.prompts)} prompts per path.`, '');

@@ -8,12 +8,15 @@
  *   proxy   streaming through proxy + worker
  *   proxy_tls  the same through a proxy whose link to its worker is mutual TLS (https://
  *              endpoint, worker --trust-proxy): what the authenticated link costs
- * The four take turns request by request. tokens/s = completion tokens / wall time of the
+ * The four take turns in blocks of one request per prompt (balanced orders, each block after
+ * one unmeasured request), each request with a prompt of its own (no path finds its prompt in
+ * a KV cache). tokens/s = completion tokens / wall time of the
  * requests; TTFT = time to the first content chunk (raw: to the first generated token).
- * Proxy added latency: 1-token non-streaming requests straight to the worker vs through the
- * proxy (plain and TLS link), interleaved. The client is a keep-alive node:http agent.
+ * Proxy added latency: 1-token non-streaming requests straight to a worker vs through a proxy
+ * (plain and TLS link) and a bare relay, interleaved. Every path has a worker process of its
+ * own (same model, same flags), so each is exactly as busy and as warm as the others. The client is a keep-alive node:http agent.
  */
-import { spawnCli, stop } from '../worker-reference/launch';
+import { spawnCli, Spawned, stop } from '../worker-reference/launch';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -31,7 +34,20 @@ const PROMPTS = ['What is the price of a token?', 'Tell me about the network.', 
 const MAX_TOKENS = Number(process.env.BENCH_MAX_TOKENS ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12); // 12 x 6 prompts per path: smaller samples swing by ±5 % here
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
+const LATENCY_BLOCK = 10;
 const GPU = process.env.BENCH_GPU ?? 'off';
+
+/**
+ * Orders of n paths in which each path follows every other one equally often (a balanced
+ * Latin square, Williams 1949): first row 0, 1, n-1, 2, n-2, …, then each row + 1 mod n;
+ * for odd n the rows reversed as well.
+ */
+export function balancedOrders(n: number): number[][] {
+    const first: number[] = [];
+    for (let i = 0, lo = 1, hi = n - 1; i < n; i++) first.push(i === 0 ? 0 : i % 2 === 1 ? lo++ : hi--);
+    const rows = Array.from({ length: n }, (_, r) => first.map((x) => (x + r) % n));
+    return n % 2 === 0 ? rows : [...rows, ...rows.map((row) => [...row].reverse())];
+}
 
 interface Row {
     tokens: number;
@@ -166,91 +182,94 @@ async function benchModel(model: string, generated: string | false, dir: string)
         return { tokens: n, ms: performance.now() - t0, ttft };
     };
 
-    // --- worker and proxy processes
-    const workerSeed = Buffer.alloc(32, 7);
-    const worker = await spawnCli('cocoon-worker.js', ['--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', workerSeed.toString('hex'), '--data-dir', path.join(dir, 'worker-data')]);
-    const wid = identityFromSeed(workerSeed);
+    // --- worker and proxy processes: one worker per path, so every worker process is as busy
+    // (and as warm) as every other; a worker serving two paths would answer each faster.
+    const spawned: Spawned[] = [];
+    const startWorker = async (n: number, extra: string[] = []) => {
+        const seed = Buffer.alloc(32, n);
+        const w = await spawnCli('cocoon-worker.js', ['--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', seed.toString('hex'), '--data-dir', path.join(dir, `worker-${n}`), ...extra]);
+        spawned.push(w);
+        return { ...w, key: identityFromSeed(seed).ed25519.publicKey };
+    };
     const escrow = new Address(0, Buffer.alloc(32, 1));
     // The client's API secret: the proxy's config holds only its hash, as the escrow on chain would.
     const secret = generateEscrowSecret();
-    const config = path.join(dir, 'proxy.json');
-    fs.writeFileSync(
-        config,
-        JSON.stringify({
-            proxyAddress: new Address(0, Buffer.alloc(32, 100)).toString(),
-            keySeed: Buffer.alloc(32, 50).toString('hex'),
-            dataDir: path.join(dir, 'proxy-data'),
-            workers: [{ name: 'w', endpoint: `http://127.0.0.1:${worker.port}`, ed25519Key: wid.ed25519.publicKey.toString('hex'), modelHashes: [hash], workerAccount: new Address(0, Buffer.alloc(32, 2)).toString() }],
-            escrows: { [escrow.toString()]: { balance: '1000000000000000', secretHash: secretHashBytes(escrowSecretHash(secret)).toString('hex') } },
-        }),
-    );
-    const proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
-    // The same over the authenticated link: a worker that serves only this proxy, over TLS.
-    const proxySeed2 = Buffer.alloc(32, 51);
-    const workerSeed2 = Buffer.alloc(32, 8);
-    const proxyAddress2 = new Address(0, Buffer.alloc(32, 101));
-    const worker2 = await spawnCli('cocoon-worker.js', [
-        '--model', `bench=${model}`, '--port', '0', '--gpu', GPU, '--threads', String(threads), '--parallel', '1', '--no-probe', '--key-seed', workerSeed2.toString('hex'), '--data-dir', path.join(dir, 'worker2-data'),
-        '--trust-proxy', `${proxyAddress2.toString()}=${identityFromSeed(proxySeed2).ed25519.publicKey.toString('hex')}`,
-    ]); // prettier-ignore
-    const config2 = path.join(dir, 'proxy-tls.json');
-    const base = JSON.parse(fs.readFileSync(config, 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(
-        config2,
-        JSON.stringify({
-            ...base,
-            proxyAddress: proxyAddress2.toString(),
-            keySeed: proxySeed2.toString('hex'),
-            dataDir: path.join(dir, 'proxy-tls-data'),
-            workers: [{ name: 'w', endpoint: worker2.url, ed25519Key: identityFromSeed(workerSeed2).ed25519.publicKey.toString('hex'), modelHashes: [hash], workerAccount: new Address(0, Buffer.alloc(32, 2)).toString() }],
-        }),
-    );
-    const proxyTls = await spawnCli('cocoon-proxy.js', ['--config', config2, '--port', '0']);
-    const relay = await startRelay(`http://127.0.0.1:${worker.port}`);
-    const wurl = `http://127.0.0.1:${worker.port}`;
-    const purl = `http://127.0.0.1:${proxy.port}`;
-    const turl = `http://127.0.0.1:${proxyTls.port}`;
+    const startProxy = async (n: number, w: { url: string; key: Buffer }) => {
+        const config = path.join(dir, `proxy-${n}.json`);
+        fs.writeFileSync(
+            config,
+            JSON.stringify({
+                proxyAddress: new Address(0, Buffer.alloc(32, n)).toString(),
+                keySeed: Buffer.alloc(32, n).toString('hex'),
+                dataDir: path.join(dir, `proxy-${n}`),
+                workers: [{ name: 'w', endpoint: w.url, ed25519Key: w.key.toString('hex'), modelHashes: [hash], workerAccount: new Address(0, Buffer.alloc(32, 2)).toString() }],
+                escrows: { [escrow.toString()]: { balance: '1000000000000000', secretHash: secretHashBytes(escrowSecretHash(secret)).toString('hex') } },
+            }),
+        );
+        const p = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+        spawned.push(p);
+        return p;
+    };
+    const direct = await startWorker(7);
+    const proxy = await startProxy(100, await startWorker(8));
+    // The authenticated link: a worker that serves only this proxy, over mutual TLS.
+    const proxyTls = await startProxy(101, await startWorker(9, ['--trust-proxy', `${new Address(0, Buffer.alloc(32, 101)).toString()}=${identityFromSeed(Buffer.alloc(32, 101)).ed25519.publicKey.toString('hex')}`]));
+    const relayed = await startWorker(10);
+    const relay = await startRelay(relayed.url);
+    const wurl = direct.url;
+    const purl = proxy.url;
+    const turl = proxyTls.url;
     const auth = proxyAuthHeaders(formatEscrowApiKey(escrow, secret));
     try {
-        // The four paths take turns, request by request (the order rotates every round), so
-        // each sees the same machine: on a shared machine, load that comes and goes would
-        // otherwise land on one path and not the others. Round 0 warms up.
+        // The four paths take turns in blocks (one request per prompt) so each sees the same
+        // machine: on a shared machine, load that comes and goes would otherwise land on one
+        // path and not the others. A process that sat idle answers its next request slower
+        // (caches, scheduling): each block starts with one unmeasured request, and the block
+        // orders form a balanced Latin square (each path follows every other equally often).
+        // Round 0 warms up.
         const paths: Array<{ rows: Row[]; once: (prompt: string) => Promise<Row> }> = [
             { rows: [], once: rawOnce },
             { rows: [], once: (prompt) => streamOnce(wurl, prompt, {}) },
             { rows: [], once: (prompt) => streamOnce(purl, prompt, auth) },
             { rows: [], once: (prompt) => streamOnce(turl, prompt, auth) },
         ];
+        const orders = balancedOrders(paths.length);
+        let request = 0;
         for (let round = 0; round < ROUNDS + 1; round++) {
-            for (const prompt of PROMPTS) {
-                for (let k = 0; k < paths.length; k++) {
-                    const p = paths[(k + round) % paths.length];
-                    const row = await p.once(prompt);
-                    if (round > 0) p.rows.push(row);
+            for (const k of orders[round % orders.length]) {
+                // A tag in front makes every request's prompt its own: the worker reuses the KV
+                // cache of a shared prefix (reported as cached tokens), and a path would
+                // otherwise find its prompt cached by an earlier request while raw evaluates
+                // it whole.
+                await paths[k].once(`[${request++}] ${PROMPTS[0]}`);
+                for (const prompt of PROMPTS) {
+                    const row = await paths[k].once(`[${request++}] ${prompt}`);
+                    if (round > 0) paths[k].rows.push(row);
                 }
             }
             console.error(`round ${round}/${ROUNDS} done`);
         }
         const [rawRows, workerRows, proxyRows, tlsRows] = paths.map((p) => p.rows);
-        const benchRss = rssMb(process.pid);
-        // Proxy added latency on minimal requests (1 token, non-streaming), interleaved with
-        // the same requests straight to the worker and through a bare relay (calibration).
-        const direct: number[] = [];
+        // Proxy added latency on minimal requests (1 token, non-streaming), against the same
+        // requests straight to a worker and through a bare relay (calibration): in blocks of
+        // LATENCY_BLOCK requests per path, each after one unmeasured request, in balanced orders.
+        const straight: number[] = [];
         const via: number[] = [];
         const viaTls: number[] = [];
-        const relayed: number[] = [];
-        for (let i = 0; i < 10; i++) {
-            await minimalRequest(wurl, {});
-            await minimalRequest(purl, auth);
-            await minimalRequest(turl, auth);
-            await minimalRequest(relay.url, {});
-        }
-        for (let i = 0; i < LATENCY_SAMPLES; i++) {
-            direct.push(await minimalRequest(wurl, {}));
-            via.push(await minimalRequest(purl, auth));
-            viaTls.push(await minimalRequest(turl, auth));
-            relayed.push(await minimalRequest(relay.url, {}));
-        }
+        const viaRelay: number[] = [];
+        const latencyPaths: Array<[number[], string, Record<string, string>]> = [
+            [straight, wurl, {}],
+            [via, purl, auth],
+            [viaTls, turl, auth],
+            [viaRelay, relay.url, {}],
+        ];
+        for (let b = 0; b * LATENCY_BLOCK < LATENCY_SAMPLES; b++)
+            for (const k of orders[b % orders.length]) {
+                const [samples, url, headers] = latencyPaths[k];
+                await minimalRequest(url, headers);
+                for (let i = 0; i < LATENCY_BLOCK; i++) samples.push(await minimalRequest(url, headers));
+            }
+        const benchRss = rssMb(process.pid);
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
         const prox = summarize(proxyRows);
@@ -268,27 +287,24 @@ async function benchModel(model: string, generated: string | false, dir: string)
             proxy_and_worker: { ...prox, ratio_to_raw: r2(prox.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(prox.decode_tokens_per_s / raw.decode_tokens_per_s) },
             proxy_tls_link_and_worker: { ...proxTls, ratio_to_raw: r2(proxTls.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(proxTls.decode_tokens_per_s / raw.decode_tokens_per_s) },
             proxy_added_latency_ms: {
-                samples: LATENCY_SAMPLES,
-                direct_p50: r2(pct(direct, 50)),
-                direct_p95: r2(pct(direct, 95)),
+                samples: straight.length,
+                direct_p50: r2(pct(straight, 50)),
+                direct_p95: r2(pct(straight, 95)),
                 via_proxy_p50: r2(pct(via, 50)),
                 via_proxy_p95: r2(pct(via, 95)),
-                added_p50: r2(pct(via, 50) - pct(direct, 50)),
-                added_p95: r2(pct(via, 95) - pct(direct, 95)),
+                added_p50: r2(pct(via, 50) - pct(straight, 50)),
+                added_p95: r2(pct(via, 95) - pct(straight, 95)),
                 via_proxy_tls_link_p50: r2(pct(viaTls, 50)),
                 via_proxy_tls_link_p95: r2(pct(viaTls, 95)),
-                tls_link_added_p50: r2(pct(viaTls, 50) - pct(direct, 50)),
-                tls_link_added_p95: r2(pct(viaTls, 95) - pct(direct, 95)),
-                bare_relay_added_p50: r2(pct(relayed, 50) - pct(direct, 50)),
-                bare_relay_added_p95: r2(pct(relayed, 95) - pct(direct, 95)),
+                tls_link_added_p50: r2(pct(viaTls, 50) - pct(straight, 50)),
+                tls_link_added_p95: r2(pct(viaTls, 95) - pct(straight, 95)),
+                bare_relay_added_p50: r2(pct(viaRelay, 50) - pct(straight, 50)),
+                bare_relay_added_p95: r2(pct(viaRelay, 95) - pct(straight, 95)),
             },
-            rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(worker.proc.pid as number), proxy: rssMb(proxy.proc.pid as number), proxy_tls_link: rssMb(proxyTls.proc.pid as number) },
+            rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(direct.proc.pid as number), proxy: rssMb(proxy.proc.pid as number), proxy_tls_link: rssMb(proxyTls.proc.pid as number) },
         };
     } finally {
-        await stop(worker);
-        await stop(proxy);
-        await stop(worker2);
-        await stop(proxyTls);
+        for (const p of spawned) await stop(p);
         relay.proc.kill('SIGTERM');
         await ctx.dispose();
         await lm.dispose();
@@ -320,7 +336,7 @@ async function main(): Promise<void> {
         }
         const result = {
             date: new Date().toISOString(),
-            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'raw, worker and proxy requests interleaved' },
+            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'a worker process per path; paths take turns in blocks (one unmeasured request first) in balanced orders; a prompt of its own per request' },
             runs,
         };
         const out = path.join(ROOT, 'bench', 'results', 'worker.json');

@@ -14,7 +14,7 @@ import { floatToHalf, writeGguf } from '../../worker-reference/gguf/writer';
 import { generateModel } from '../../worker-reference/model/generate';
 import { FAULTS_KEPT, Ledger } from '../../worker-reference/proxy/ledger';
 import { SequencePool } from '../../worker-reference/worker/sequence-pool';
-import { StopScanner } from '../../worker-reference/worker/text-stream';
+import { StopScanner, TokenTextDecoder } from '../../worker-reference/worker/text-stream';
 import { tmpDir } from './helpers';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -145,6 +145,48 @@ describe('stop strings', () => {
         t.push('abc z');
         expect(t.finish()).toBe('z');
         expect(t.answer).toBe('abc z');
+    });
+});
+
+describe('token text decoder', () => {
+    // A SentencePiece-like tokenizer: "▁" is a word-start space, dropped at the start of a text;
+    // "<0xNN>" tokens are raw bytes of multi-byte characters.
+    const VOCAB = ['▁the', '▁network', '▁pays', 'per', '▁token', '<0xE2>', '<0x82>', '<0xBF>', '.', '▁TON'];
+    let calls = 0;
+    const detokenize = (tokens: number[]) => {
+        calls++;
+        const bytes: number[] = [];
+        for (const t of tokens) {
+            const m = /^<0x([0-9A-F]{2})>$/.exec(VOCAB[t]);
+            if (m) bytes.push(parseInt(m[1], 16));
+            else bytes.push(...Buffer.from(VOCAB[t].replace(/▁/g, ' '), 'utf8'));
+        }
+        return Buffer.from(bytes).toString('utf8').replace(/^ /, '');
+    };
+
+    it('gives each token its text after the one before (word-start spaces kept after the first)', () => {
+        const tokens: number[] = [];
+        for (let i = 0; i < 100; i++) tokens.push([0, 1, 2, 3, 4, 8, 9][(i * 5) % 7]);
+        const d = new TokenTextDecoder<number>(detokenize);
+        calls = 0;
+        const pieces = tokens.map((t) => d.push(t));
+        expect(pieces.join('') + d.flush()).toBe(detokenize(tokens));
+        expect(pieces[0]).toBe(VOCAB[tokens[0]].replace('▁', ''));
+        expect(pieces[1]).toBe(VOCAB[tokens[1]].replace('▁', ' '));
+        // One tokenizer call per token (of it and the one before), plus one per distinct token
+        // (its text alone, kept).
+        expect(calls).toBeLessThanOrEqual(tokens.length + new Set(tokens).size + 1);
+    });
+
+    it('holds back the bytes of a character until it completes', () => {
+        const d = new TokenTextDecoder<number>(detokenize);
+        expect(d.push(4)).toBe('token');
+        expect(d.push(5)).toBe('');
+        expect(d.push(6)).toBe('');
+        expect(d.push(7)).toBe('₿');
+        expect(d.push(9)).toBe(' TON');
+        expect(d.push(5)).toBe('');
+        expect(d.flush()).toBe('\uFFFD'); // an answer cut mid-character ends with a replacement character
     });
 });
 

@@ -163,7 +163,7 @@ export class ModelEngine {
         cached = sequence.nextTokenIndex;
 
         const scanner = new StopScanner([...p.stop, ...this.textStops]);
-        const decoder = new TokenTextDecoder<Token>((tokens, previous) => this.model.detokenize(tokens, false, previous));
+        const decoder = new TokenTextDecoder<Token>((tokens) => this.model.detokenize(tokens, false));
         const started = performance.now();
         let firstTokenMs = -1;
         let completion = 0;
