@@ -12,6 +12,7 @@ import { bigIntToKey, parseFaultReport, parseWorkReceipt, SignedPayload, verifyC
 import { chainNow } from './chain-time';
 import { confirm, requireDeployed } from './confirm';
 import { table } from './root';
+import { SignedFaultFile } from './settlement-file';
 
 const STATE_NAMES: Record<string, string> = { '0': 'uninit', '1': 'active', '2': 'unbonding', '3': 'jailed', '4': 'exited' };
 
@@ -138,6 +139,76 @@ export async function submitFaultReport(provider: NetworkProvider, o: { proxy: A
     const after = await p.getStake();
     provider.ui().write(`provider stake ${fromNano(stake)} → ${fromNano(after)} TON`);
     return { slashed: stake - after };
+}
+
+/** What one pass of `submitPendingFaults` did with each report. */
+export interface FaultPass {
+    submitted: Array<{ reportId: bigint; provider: Address; slashed: bigint }>;
+    /** Applied before (the Provider's last report id from this proxy is at or above them). */
+    alreadyOnChain: bigint[];
+    /** Kept for a later pass: the Provider's reports or slashing for this period are used up. */
+    deferred: Array<{ reportId: bigint; why: string }>;
+    /** Never submittable as they are (expired, no provider seqno, refused by a check). */
+    refused: Array<{ reportId: bigint; why: string }>;
+}
+
+/**
+ * Submits, in report-id order, every report the chain has not applied yet: what a proxy
+ * operator runs against the router's `GET /v1/faults` (scripts/submitFaultReports). The chain
+ * is the state: a report at or below the Provider's last id from this proxy is done. A
+ * Provider whose period limit is reached keeps its later reports for a later pass (ids must
+ * rise per Provider, so none may jump ahead of a deferred one).
+ */
+export async function submitPendingFaults(provider: NetworkProvider, reports: SignedFaultFile[]): Promise<FaultPass> {
+    const pass: FaultPass = { submitted: [], alreadyOnChain: [], deferred: [], refused: [] };
+    const proxySeqnos = new Map<string, bigint>();
+    const waiting = new Map<string, bigint>(); // provider → the deferred report its later ones wait behind
+    for (const f of [...reports].sort((a, b) => (a.report.reportId < b.report.reportId ? -1 : a.report.reportId > b.report.reportId ? 1 : 0))) {
+        const id = f.report.reportId;
+        const key = f.report.provider.toRawString();
+        if (f.providerSeqno === undefined) {
+            pass.refused.push({ reportId: id, why: 'no provider_seqno in the report' });
+            continue;
+        }
+        let proxySeqno = proxySeqnos.get(f.report.proxy.toRawString());
+        if (proxySeqno === undefined) {
+            try {
+                await requireDeployed(provider, f.report.proxy, 'Proxy');
+                proxySeqno = await provider.open(Proxy.fromAddress(f.report.proxy)).getSeqno();
+            } catch (e) {
+                pass.refused.push({ reportId: id, why: (e as Error).message });
+                continue;
+            }
+            proxySeqnos.set(f.report.proxy.toRawString(), proxySeqno);
+        }
+        try {
+            await requireDeployed(provider, f.report.provider, 'Provider');
+            const last = await openProvider(provider, f.report.provider).getLastFaultReportId(proxySeqno);
+            if (last !== null && id <= last) {
+                pass.alreadyOnChain.push(id);
+                continue;
+            }
+        } catch (e) {
+            pass.refused.push({ reportId: id, why: (e as Error).message });
+            continue;
+        }
+        const behind = waiting.get(key);
+        if (behind !== undefined) {
+            pass.deferred.push({ reportId: id, why: `waits behind report ${behind} to the same provider` });
+            continue;
+        }
+        try {
+            const { slashed } = await submitFaultReport(provider, { proxy: f.report.proxy, providerSeqno: f.providerSeqno, report: { payload: f.payload, signature: f.signature } });
+            pass.submitted.push({ reportId: id, provider: f.report.provider, slashed });
+        } catch (e) {
+            const why = (e as Error).message;
+            if (/this period|slashing cap is reached/.test(why)) {
+                waiting.set(key, id);
+                pass.deferred.push({ reportId: id, why });
+            } else pass.refused.push({ reportId: id, why });
+        }
+    }
+    return pass;
 }
 
 export async function describeProvider(provider: NetworkProvider, providerAddress: Address): Promise<string> {

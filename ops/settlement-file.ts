@@ -136,7 +136,21 @@ function pickFault(top: Record<string, unknown>, reportId: bigint | undefined, w
  */
 export function readSignedFault(fileOrJson: string, reportId?: bigint): SignedFaultFile {
     const what = 'fault report';
-    const o = pickFault(readJson(fileOrJson, what), reportId, what);
+    return parseSignedFault(pickFault(readJson(fileOrJson, what), reportId, what), what);
+}
+
+/** Every report of the router's `GET /v1/faults` list (or the one report of `GET /v1/faults/<id>`). */
+export function readSignedFaults(fileOrJson: string): SignedFaultFile[] {
+    const what = 'fault reports';
+    const top = readJson(fileOrJson, what);
+    if (!Array.isArray(top.faults)) return [parseSignedFault(top, what)];
+    return top.faults.map((f, i) => {
+        if (typeof f !== 'object' || f === null) throw new Error(`${what}: faults[${i}] is not an object`);
+        return parseSignedFault(f as Record<string, unknown>, `${what}: faults[${i}]`);
+    });
+}
+
+function parseSignedFault(o: Record<string, unknown>, what: string): SignedFaultFile {
     const payload = oneCell(field(o, 'payload', what), what);
     let report: FaultReport;
     try {

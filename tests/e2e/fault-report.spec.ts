@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Address, fromNano, toNano } from '@ton/core';
 import { SendMessageResult } from '@ton/sandbox';
 import { run as submitFaultReportScript } from '../../scripts/submitFaultReport';
+import { run as submitFaultReportsScript } from '../../scripts/submitFaultReports';
 import { registerProvider } from '../../ops/register';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { readSignedFault } from '../../ops/settlement-file';
@@ -42,13 +43,13 @@ afterAll(async () => {
 });
 
 describe('fault report end to end: bad receipt → proxy router → script → Provider slashed', () => {
-    it('slashes faultSlashBps of the stake, credits the treasury, conserves TON, and counts the report once', async () => {
+    it('slashes faultSlashBps of the stake, credits the treasury, conserves TON, counts a report once; the submitter sends what the chain lacks in id order and defers past the period limit', async () => {
         const net = await deployNetwork();
         // The router signs valid-until = its wall clock + faultTtlSeconds; the sandbox keeps its
-        // own time (ahead of the wall clock): the TTL covers the gap plus an hour.
+        // own time (ahead of the wall clock): the TTL covers the gap plus three days.
         const wall = Math.floor(Date.now() / 1000);
         if (wall > net.chain.now!) net.chain.now = wall;
-        const faultTtlSeconds = net.chain.now! - wall + 3600;
+        const faultTtlSeconds = net.chain.now! - wall + 3 * 86400;
         const ui = new RecordingUI();
         const operator = await net.chain.treasury('operator');
         const gpuOwner = await net.chain.treasury('gpu owner');
@@ -80,6 +81,7 @@ describe('fault report end to end: bad receipt → proxy router → script → P
                 keySeed: PROXY_SEED.toString('hex'),
                 dataDir: path.join(dir, 'proxy-data'),
                 faultTtlSeconds,
+                healthIntervalMs: 100,
                 workers: [
                     {
                         name: 'gpu-1',
@@ -97,12 +99,14 @@ describe('fault report end to end: bad receipt → proxy router → script → P
         proxyProcess = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
 
         // The client is refused and not charged; the router has filed the report.
-        const r = await fetch(`${proxyProcess.url}/v1/chat/completions`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', ...proxyAuthHeaders(formatEscrowApiKey(CLIENT, CLIENT_SECRET)) },
-            body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }),
-        });
-        expect(r.status).toBe(502);
+        const url = proxyProcess.url;
+        const chat = () =>
+            fetch(`${url}/v1/chat/completions`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', ...proxyAuthHeaders(formatEscrowApiKey(CLIENT, CLIENT_SECRET)) },
+                body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }),
+            });
+        expect((await chat()).status).toBe(502);
         const list = (await getJson(`${proxyProcess.url}/v1/faults`)) as { faults: SignedFaultJson[] };
         expect(list.faults).toHaveLength(1);
         const reportFile = path.join(dir, 'fault.json');
@@ -143,5 +147,63 @@ describe('fault report end to end: bad receipt → proxy router → script → P
         await submitFaultReportScript(asOperator, ['--help']);
         expect(ui.lines.join('\n')).toMatch(/usage: npx blueprint run submitFaultReport/);
         expect(await operator.getBalance()).toBe(before);
+
+        // The operator's submitter reads the router's whole list and submits what the chain
+        // lacks, in id order, until the Provider's reports for this period are used up
+        // (faultReportsPerPeriod = 4: the one above and three more); the fifth waits.
+        // (A worker whose receipt failed is unhealthy until its next health check.)
+        const healthy = async () => {
+            for (let t = 0; t < 100; t++) {
+                const ws = ((await getJson(`${url}/v1/workers`)) as { workers: Array<{ healthy: boolean }> }).workers;
+                if (ws[0].healthy) return;
+                await new Promise((r) => setTimeout(r, 50));
+            }
+            throw new Error('the worker did not come back healthy');
+        };
+        for (let i = 0; i < 4; i++) {
+            await healthy();
+            expect((await chat()).status).toBe(502);
+        }
+        const ids = ((await getJson(`${url}/v1/faults`)) as { faults: SignedFaultJson[] }).faults.map((f) => BigInt(f.report_id));
+        expect(ids).toHaveLength(5);
+        ui.lines.length = 0;
+        // Every transaction of every submission it makes counts in the audit.
+        const sent: SendMessageResult[] = [];
+        const asSubmitter = new SandboxNetworkProvider(net.chain, operator, ui, (r) => sent.push(r));
+        const b = await audited(net.chain, [operator.address, proxy.address, net.root.address, provider.address], async () => {
+            await submitFaultReportsScript(asSubmitter, ['--router', url]);
+            return { transactions: sent.flatMap((r) => r.transactions), events: [] } as unknown as SendMessageResult;
+        });
+        expect(sent).toHaveLength(3);
+        expect(ui.lines).toContain(`3 submitted (${fromNano(-b.delta(provider.address))} TON slashed), 1 already on chain, 1 deferred, 0 refused`);
+        expect(ui.lines.join('\n')).toMatch(new RegExp(`#${ids[4]} deferred: 4 report\\(s\\) already slashed this period \\(the limit\\)`));
+        expect(await provider.getLastFaultReportId(await proxy.getSeqno())).toBe(ids[3]);
+        const params2 = await net.root.getParams();
+        expect(params2.slashing.faultReportsPerPeriod).toBe(4n);
+
+        // Nothing new: a pass sends nothing.
+        const idle = await operator.getBalance();
+        ui.lines.length = 0;
+        await submitFaultReportsScript(asOperator, ['--router', url]);
+        expect(ui.lines[0]).toBe('0 submitted (0 TON slashed), 4 already on chain, 1 deferred, 0 refused');
+        expect(await operator.getBalance()).toBe(idle);
+
+        // The next period: the deferred report goes through.
+        net.chain.now! += Number(params2.slashing.faultPeriod) + 1;
+        ui.lines.length = 0;
+        const stakeBefore = await provider.getStake();
+        await submitFaultReportsScript(asOperator, ['--router', url, '--every', '0', '--passes', '2']);
+        expect(ui.lines).toContainEqual(expect.stringMatching(/^1 submitted \(.* TON slashed\), 4 already on chain, 0 deferred, 0 refused$/));
+        expect(ui.lines).toContain('0 submitted (0 TON slashed), 5 already on chain, 0 deferred, 0 refused');
+        expect(await provider.getLastFaultReportId(await proxy.getSeqno())).toBe(ids[4]);
+        expect(await provider.getStake()).toBe(stakeBefore - (stakeBefore * params.slashing.faultSlashBps) / 10000n);
+
+        // Usage errors send nothing.
+        ui.lines.length = 0;
+        await submitFaultReportsScript(asOperator, []);
+        await submitFaultReportsScript(asOperator, ['--router', url, '--passes', '2']);
+        expect(ui.lines.join('\n')).toMatch(/give --router <url> or --reports <file>, one of them/);
+        expect(ui.lines.join('\n')).toMatch(/--passes needs --every/);
+        process.exitCode = 0;
     });
 });

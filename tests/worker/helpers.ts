@@ -1,6 +1,7 @@
 /** Spawning the real CLIs (child processes: node-llama-cpp is ESM and may abort on bad input). */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -42,3 +43,27 @@ export async function getJson(url: string): Promise<Record<string, unknown>> {
 
 /** Worker CLI flags for tests: CPU, no trial load (tested separately), one thread per process. */
 export const FAST_WORKER = ['--gpu', 'off', '--no-probe', '--threads', '1'];
+
+/** A TCP relay that records every byte passing through it (a host in the middle). */
+export interface RecordingRelay {
+    port: number;
+    /** What went through, both directions, in arrival order; empty it to start over. */
+    bytes: Buffer[];
+    close(): void;
+}
+
+export function startRecordingRelay(target: number): Promise<RecordingRelay> {
+    const bytes: Buffer[] = [];
+    const server = net.createServer((c) => {
+        const up = net.connect(target, '127.0.0.1');
+        c.on('data', (d) => bytes.push(Buffer.from(d)));
+        up.on('data', (d) => bytes.push(Buffer.from(d)));
+        c.pipe(up);
+        up.pipe(c);
+        c.on('error', () => up.destroy());
+        up.on('error', () => c.destroy());
+    });
+    return new Promise((resolve) =>
+        server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, bytes, close: () => server.close() })),
+    );
+}

@@ -17,7 +17,7 @@ import { sha256File } from '../../worker-reference/common/hash';
 import { identityFromSeed, generateX25519 } from '../../worker-reference/crypto/keys';
 import { Opener, SealedPiece } from '../../worker-reference/crypto/seal';
 import { generateModel } from '../../worker-reference/model/generate';
-import { FAST_WORKER, getJson, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
+import { FAST_WORKER, getJson, postJson, spawnCli, Spawned, stop, tmpDir, RecordingRelay, startRecordingRelay } from './helpers';
 
 const dir = tmpDir('cocoon-proxy-');
 const model = path.join(dir, 'tiny.gguf');
@@ -45,8 +45,7 @@ let w1: Spawned;
 let w2: Spawned;
 let proxy: Spawned;
 let modelHash: string;
-let relay: net.Server;
-let relayed: Buffer[] = [];
+let relay: RecordingRelay;
 let fake: http.Server;
 
 function workerEntry(name: string, endpoint: string, seed: number, account: Address) {
@@ -75,19 +74,6 @@ function writeConfig(file: string, dataDir: string, workers: unknown[]): string 
     return file;
 }
 
-/** A TCP relay that records every byte between the proxy and worker 2 (a host in the middle). */
-function startRelay(target: number): Promise<number> {
-    relay = net.createServer((c) => {
-        const up = net.connect(target, '127.0.0.1');
-        c.on('data', (d) => relayed.push(Buffer.from(d)));
-        up.on('data', (d) => relayed.push(Buffer.from(d)));
-        c.pipe(up);
-        up.pipe(c);
-        c.on('error', () => up.destroy());
-        up.on('error', () => c.destroy());
-    });
-    return new Promise((r) => relay.listen(0, '127.0.0.1', () => r((relay.address() as net.AddressInfo).port)));
-}
 
 /** A worker that reports the configured key but signs receipts with another one. */
 function startFakeWorker(): Promise<number> {
@@ -145,7 +131,8 @@ beforeAll(async () => {
     const args = ['--model', model, '--port', '0', ...FAST_WORKER, '--parallel', '2'];
     const worker = (seed: number) => spawnCli('cocoon-worker.js', [...args, '--key-seed', seedHex(seed), '--data-dir', path.join(dir, `worker-${seed}`)]);
     [w1, w2] = await Promise.all([worker(7), worker(8)]);
-    const relayPort = await startRelay(w2.port);
+    relay = await startRecordingRelay(w2.port);
+    const relayPort = relay.port;
     const fakePort = await startFakeWorker();
     const config = writeConfig(path.join(dir, 'proxy.json'), path.join(dir, 'proxy-data'), [
         workerEntry('w1', w1.url, 7, ACCOUNT1),
@@ -267,7 +254,7 @@ describe('proxy router', () => {
     it('forwards sealed prompts that neither the proxy nor a host in the middle can read', async () => {
         const workers = (await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; x25519_public_key: string }>;
         const w2key = workers.find((w) => w.name === 'w2')?.x25519_public_key as string;
-        relayed = [];
+        relay.bytes.length = 0;
         const secret = 'PINEAPPLE-7731 is my password';
         const sealed = sealChatRequest(Buffer.from(w2key, 'hex'), { messages: [{ role: 'user', content: secret }] });
         const r = await postJson(
@@ -279,7 +266,7 @@ describe('proxy router', () => {
         const piece = (r.json.choices as Array<{ message: { sealed: SealedPiece; content: string | null } }>)[0].message.sealed;
         const answer = new SealedAnswerReader(sealed.replyKeys).push(piece);
         expect(answer.length).toBeGreaterThan(3);
-        const wire = Buffer.concat(relayed).toString('latin1');
+        const wire = Buffer.concat(relay.bytes).toString('latin1');
         expect(wire).toContain(piece.ct); // the relay did see this exchange
         expect(wire).not.toContain('PINEAPPLE');
         expect(wire).not.toContain(answer);

@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import OpenAI from 'openai';
+import type { NetworkProvider } from '@ton/blueprint';
+import { run as submitFaultReports } from '../../scripts/submitFaultReports';
+import { RecordingUI } from '../../ops/ui';
 import { Address, Cell } from '@ton/core';
 import { parseWorkReceipt } from '../../wrappers/payloads';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
@@ -18,7 +21,7 @@ import { sha256File } from '../../worker-reference/common/hash';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { PinnedKeyAgent, PinnedKeyMismatch, peerEd25519Key, tlsCredentials, tlsServerOptions } from '../../worker-reference/crypto/tls-link';
 import { generateModel } from '../../worker-reference/model/generate';
-import { FAST_WORKER, runCli, spawnCli, Spawned, stop, tmpDir } from './helpers';
+import { FAST_WORKER, runCli, spawnCli, Spawned, stop, tmpDir, RecordingRelay, startRecordingRelay } from './helpers';
 
 const dir = tmpDir('cocoon-tls-');
 const model = path.join(dir, 'tiny.gguf');
@@ -38,24 +41,10 @@ let proxy: Spawned;
 let proxyTls: Spawned;
 let modelHash: string;
 const entry = (name: string, endpoint: string) => ({ name, endpoint, ed25519Key: workerId.publicKey.toString('hex'), modelHashes: [modelHash], workerAccount: addr(11).toString() });
-let relay: net.Server;
-const relayed: Buffer[] = [];
+let relay: RecordingRelay;
 let impostor: https.Server;
 let impostorRequests = 0;
 
-/** A TCP relay that records every byte between the proxy and the worker. */
-function startRelay(target: number): Promise<number> {
-    relay = net.createServer((c) => {
-        const up = net.connect(target, '127.0.0.1');
-        c.on('data', (d) => relayed.push(Buffer.from(d)));
-        up.on('data', (d) => relayed.push(Buffer.from(d)));
-        c.pipe(up);
-        up.pipe(c);
-        c.on('error', () => up.destroy());
-        up.on('error', () => c.destroy());
-    });
-    return new Promise((r) => relay.listen(0, '127.0.0.1', () => r((relay.address() as net.AddressInfo).port)));
-}
 
 /** One HTTPS request; `agent` false = a client without certificate that accepts any server key. */
 function request(url: string, agent: https.Agent | false, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -114,7 +103,8 @@ beforeAll(async () => {
         '--trust-proxy',
         `${PROXY.toString()}=${proxyId.publicKey.toString('hex')}`,
     ]);
-    const relayPort = await startRelay(worker.port);
+    relay = await startRecordingRelay(worker.port);
+    const relayPort = relay.port;
     // Shows the worker's model but holds another key: the proxy must never send it a request.
     impostor = https.createServer(tlsServerOptions(tlsCredentials(strangerId, 'cocoon-worker')), (_req, res) => {
         impostorRequests++;
@@ -239,12 +229,12 @@ describe('worker --trust-proxy: completions only for the proxies it trusts', () 
 
 describe('proxy → worker over an https:// endpoint', () => {
     it('answers a plain (unsealed) request while a host in the middle reads neither prompt, answer nor HTTP', async () => {
-        relayed.length = 0;
+        relay.bytes.length = 0;
         const r = await fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...proxyAuthHeaders(formatEscrowApiKey(CLIENT, CLIENT_SECRET)) }, body: JSON.stringify(chatBody()) });
         expect(r.status).toBe(200);
         const json = (await r.json()) as { choices: Array<{ message: { content: string } }>; receipt: { boc: string } };
         expect(parseWorkReceipt(Cell.fromBoc(Buffer.from(json.receipt.boc, 'base64'))[0]).proxy.equals(PROXY)).toBe(true);
-        const wire = Buffer.concat(relayed);
+        const wire = Buffer.concat(relay.bytes);
         expect(wire.length).toBeGreaterThan(0);
         for (const clear of ['pomegranate', 'POST /v1/chat/completions', 'receipt', 'chat.completion', 'x-cocoon-request-id']) expect(wire.includes(clear)).toBe(false);
     });
@@ -289,6 +279,17 @@ describe('proxy --tls: clients reach the proxy over HTTPS and pin its enclave ke
         const openai = new OpenAI({ baseURL: `${proxyTls.url}/v1`, apiKey, httpAgent: new PinnedKeyAgent(strangerId.publicKey), maxRetries: 0 });
         await expect(openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 })).rejects.toThrow(/Connection error/);
         expect(proxyTls.stderr()).not.toMatch(/request failed/);
+    });
+
+    it("the operator's fault submitter reads GET /v1/faults through the pinned key, and refuses another key", async () => {
+        const ui = new RecordingUI();
+        // No reports yet: the pass reads the router only, nothing on chain.
+        const offChain = { ui: () => ui, network: () => 'custom' } as unknown as NetworkProvider;
+        await submitFaultReports(offChain, ['--router', proxyTls.url, '--router-key', proxyId.publicKey.toString('hex')]);
+        expect(ui.lines).toEqual(['0 submitted (0 TON slashed), 0 already on chain, 0 deferred, 0 refused']);
+        await expect(submitFaultReports(offChain, ['--router', proxyTls.url, '--router-key', strangerId.publicKey.toString('hex')])).rejects.toThrow(
+            new RegExp(`GET ${proxyTls.url}/v1/faults: TLS peer key ${proxyId.publicKey.toString('hex')} is not the expected`),
+        );
     });
 
     it('serves a certificate from --tls-cert / --tls-key instead', async () => {

@@ -1,0 +1,71 @@
+import type { NetworkProvider } from '@ton/blueprint';
+import { fromNano } from '@ton/core';
+import { UsageError } from '../ops/args';
+import { FaultPass, submitPendingFaults } from '../ops/provider';
+import { runScript } from '../ops/script';
+import { readSignedFaults, SignedFaultFile } from '../ops/settlement-file';
+import { PinnedKeyAgent } from '../worker-reference/crypto/tls-link';
+import { getJson } from '../worker-reference/proxy/registry';
+
+/** The router's reports: its GET /v1/faults (pinned to its enclave key when given), or a saved list. */
+async function loadReports(router: string | undefined, routerKey: Buffer | undefined, file: string | undefined): Promise<SignedFaultFile[]> {
+    if (file !== undefined) return readSignedFaults(file);
+    const url = `${(router as string).replace(/\/+$/, '')}/v1/faults`;
+    const agent = routerKey ? new PinnedKeyAgent(routerKey) : undefined;
+    try {
+        return readSignedFaults(JSON.stringify(await getJson(url, 10_000, agent)));
+    } catch (e) {
+        throw new Error(`GET ${url}: ${(e as Error).message}`);
+    } finally {
+        agent?.destroy();
+    }
+}
+
+function summarize(pass: FaultPass): string[] {
+    const lines = [
+        `${pass.submitted.length} submitted (${fromNano(pass.submitted.reduce((a, s) => a + s.slashed, 0n))} TON slashed), ${pass.alreadyOnChain.length} already on chain, ${pass.deferred.length} deferred, ${pass.refused.length} refused`,
+    ];
+    for (const s of pass.submitted) lines.push(`  #${s.reportId} submitted: ${s.provider.toString()} slashed ${fromNano(s.slashed)} TON`);
+    for (const d of pass.deferred) lines.push(`  #${d.reportId} deferred: ${d.why}`);
+    for (const r of pass.refused) lines.push(`  #${r.reportId} refused: ${r.why}`);
+    return lines;
+}
+
+/**
+ * The proxy operator's fault submitter: reads every report the router signed and submits, in
+ * id order, those the chain has not applied yet; with --every, keeps doing so.
+ */
+export async function run(provider: NetworkProvider, args: string[]): Promise<void> {
+    await runScript(
+        provider,
+        args,
+        {
+            name: 'submitFaultReports',
+            summary:
+                "submit every fault report the proxy router signed that the chain has not applied yet, in report-id order (the chain is the state: nothing is kept locally); a Provider whose period limit is reached keeps its reports for a later pass",
+            options: {
+                router: { kind: 'string', help: 'the router base URL (reads its GET /v1/faults)' },
+                'router-key': { kind: 'hex32', help: "the router's Ed25519 enclave key, pinned when it serves HTTPS with --tls" },
+                reports: { kind: 'file', help: 'a saved GET /v1/faults list instead of --router' },
+                every: { kind: 'int', help: 'seconds between passes: keep submitting (stop with Ctrl-C)' },
+                passes: { kind: 'int', help: 'with --every, stop after this many passes' },
+            },
+        },
+        async (a) => {
+            const router = a.maybe<string>('router');
+            const file = a.maybe<string>('reports');
+            if ((router === undefined) === (file === undefined)) throw new UsageError('give --router <url> or --reports <file>, one of them');
+            const every = a.maybe<bigint>('every');
+            const passes = a.maybe<bigint>('passes');
+            if (every !== undefined && every < 0n) throw new UsageError('--every must be at least 0 seconds');
+            if (passes !== undefined && (every === undefined || passes < 1n)) throw new UsageError('--passes needs --every and at least 1');
+            for (let n = 1n; ; n++) {
+                const reports = await loadReports(router, a.maybe<Buffer>('router-key'), file);
+                const pass = await submitPendingFaults(provider, reports);
+                for (const line of summarize(pass)) provider.ui().write(line);
+                if (every === undefined || (passes !== undefined && n >= passes)) return;
+                await new Promise((r) => setTimeout(r, Number(every) * 1000));
+            }
+        },
+    );
+}
