@@ -115,6 +115,8 @@ export class PinnedKeyAgent extends https.Agent {
             rejectUnauthorized: false,
             session: undefined,
         });
+        // As node:http's own agent does for plain sockets: small writes (SSE events) go out at once.
+        socket.setNoDelay(true);
         const onError = (e: Error) => callback?.(e);
         socket.once('error', onError);
         socket.once('secureConnect', () => {
