@@ -213,6 +213,10 @@ describe('proxy router: fault reports against workers', () => {
 
     it('reports nothing over plain HTTP to another host, where the answer may have been altered on the way (and warns of that link at start)', async () => {
         expect(proxy.stderr()).toMatch(/WARNING: plain HTTP to a remote worker.* worker=remote/);
+        const links = ((await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; link: string }>).map((w) => [w.name, w.link]);
+        expect(links).toContainEqual(['remote', 'plain']);
+        expect(links).toContainEqual(['secure', 'tls']);
+        expect(links).toContainEqual(['liar', 'loopback']);
         const before = await faults();
         const r = await chat('remote');
         expect(r.status).toBe(502);

@@ -252,7 +252,8 @@ describe('proxy → worker over an https:// endpoint', () => {
     });
 
     it('never sends a request to an endpoint whose TLS key is not the configured worker key: unhealthy, with the reason', async () => {
-        const ws = ((await (await fetch(`${proxy.url}/v1/workers`)).json()) as { workers: Array<{ name: string; healthy: boolean }> }).workers;
+        const ws = ((await (await fetch(`${proxy.url}/v1/workers`)).json()) as { workers: Array<{ name: string; healthy: boolean; link: string }> }).workers;
+        expect(ws.map((w) => w.link)).toEqual(['tls', 'tls']);
         expect(ws.find((w) => w.name === 'impostor')?.healthy).toBe(false);
         expect(ws.find((w) => w.name === 'real')?.healthy).toBe(true);
         expect(impostorRequests).toBe(0);

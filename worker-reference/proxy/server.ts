@@ -130,6 +130,7 @@ export class ProxyServer {
                 workers: this.registry.workers.map((w) => ({
                     name: w.config.name,
                     healthy: w.healthy,
+                    link: w.link,
                     models: Object.fromEntries(w.models),
                     ed25519_public_key: w.config.ed25519Key.toString('hex'),
                     x25519_public_key: w.config.x25519Key?.toString('hex') ?? null,
