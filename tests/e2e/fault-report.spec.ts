@@ -204,6 +204,7 @@ describe('fault report end to end: bad receipt → proxy router → script → P
         await submitFaultReportsScript(asOperator, ['--router', url, '--passes', '2']);
         expect(ui.lines.join('\n')).toMatch(/give --router <url> or --reports <file>, one of them/);
         expect(ui.lines.join('\n')).toMatch(/--passes needs --every/);
-        process.exitCode = 0;
+        expect(process.exitCode).toBe(2);
+        process.exitCode = undefined; // a usage error's exit code must not outlive its test
     });
 });

@@ -53,3 +53,26 @@ export function runMain(main: () => Promise<void> | void): void {
             process.exit(2);
         });
 }
+
+/**
+ * SIGTERM / SIGINT: `stop()` drains and exits 0; a second signal exits at once (code 1).
+ */
+export function onShutdown(component: string, stop: () => Promise<void>): void {
+    let stopping = false;
+    const handler = (signal: NodeJS.Signals) => {
+        if (stopping) {
+            process.stderr.write(`${new Date().toISOString()} [${component}] ${signal} again: stopping now\n`);
+            process.exit(1);
+        }
+        stopping = true;
+        stop().then(
+            () => process.exit(0),
+            (e: unknown) => {
+                process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+                process.exit(1);
+            },
+        );
+    };
+    process.on('SIGTERM', handler);
+    process.on('SIGINT', handler);
+}

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import { intArg, one, ParsedArgs, parseArgs, runMain } from './args';
+import { intArg, one, onShutdown, ParsedArgs, parseArgs, runMain } from './args';
 import { log } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { identityFromSeedHex } from '../crypto/keys';
@@ -13,7 +13,7 @@ import { InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import { ProxyServer } from '../proxy/server';
 
-const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--tls | --tls-cert FILE --tls-key FILE]
+const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
 
 The reference proxy router: forwards OpenAI-style chat completions to its workers (chosen by
 model, health and load; retried on another worker when one fails), checks every work
@@ -38,6 +38,10 @@ GET /v1/faults.
   --tls-cert FILE, --tls-key FILE
                   serve clients over HTTPS with this PEM certificate (chain) and key, e.g.
                   one a CA issued for a key made inside the enclave
+  --drain-seconds N
+                  on SIGTERM/SIGINT: take no new connection and give requests in flight up
+                  to N seconds to finish and be accounted (default 30; a second signal
+                  stops at once)
   --help          this text
 
 Clients authenticate with "Authorization: Bearer <JobEscrow address>:<secret hex>" (the
@@ -95,6 +99,7 @@ runMain(async () => {
     if (!configFile) throw new Error('--config FILE is required (see --help)');
     const port = intArg(args, 'port', 8000, 0, 65535);
     const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';
+    const drainSeconds = intArg(args, 'drain-seconds', 30, 0, 86400);
     const config = loadProxyConfig(configFile);
     const identity = identityFromSeedHex(proxySeed(config.keySeedHex, config.dataDir));
     const tls = clientTls(args, identity.ed25519);
@@ -118,10 +123,9 @@ runMain(async () => {
         workers: config.workers.length,
     });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
-    const shutdown = () => {
-        log('proxy', 'shutting down');
-        void server.close().then(() => process.exit(0));
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
+    onShutdown('proxy', async () => {
+        log('proxy', 'shutting down: no new connections, requests in flight finish and are accounted', { in_flight: server.inFlight, drain_seconds: drainSeconds });
+        const { cut } = await server.close(drainSeconds * 1000);
+        log('proxy', cut ? 'stopped: the drain deadline cut requests still in flight (not charged)' : 'stopped: every request finished');
+    });
 });

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { Address } from '@ton/core';
-import { intArg, one, parseArgs, runMain } from './args';
+import { intArg, one, onShutdown, parseArgs, runMain } from './args';
 import { log } from '../common/http';
 import { sha256File } from '../common/hash';
 import { identityFromSeedHex } from '../crypto/keys';
@@ -45,6 +45,9 @@ with its X25519 key and answered encrypted to the client's key.
                         .cocoon-data/worker-<first 16 hex of the Ed25519 key>; without
                         --key-seed and --data-dir the key is new, so they stay in memory).
                         One worker per directory; a damaged file refuses to start.
+  --drain-seconds N     on SIGTERM/SIGINT: take no new connection and give requests in flight
+                        up to N seconds to finish, receipt included (default 30; a second
+                        signal stops at once)
   --no-probe            skip the trial load of each model in a child process
   --help                this text
 `;
@@ -99,6 +102,7 @@ runMain(async () => {
     const contextSize = intArg(args, 'context', 2048, 64, 1 << 20);
     const defaultMaxTokens = intArg(args, 'max-tokens', 512, 1, 1 << 20);
     const maxBodyBytes = intArg(args, 'max-body', 1 << 20, 1024, 1 << 30);
+    const drainSeconds = intArg(args, 'drain-seconds', 30, 0, 86400);
     const identity = identityFromSeedHex(one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
     const proxyArg = one(args, 'proxy-address');
     const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
@@ -153,13 +157,10 @@ runMain(async () => {
     process.stdout.write(
         JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex'), backend: backend.backend }) + '\n',
     );
-    const shutdown = () => {
-        log('worker', 'shutting down');
-        void server
-            .close()
-            .then(() => requestIds.close())
-            .then(() => process.exit(0));
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
+    onShutdown('worker', async () => {
+        log('worker', 'shutting down: no new connections, requests in flight finish', { in_flight: server.inFlight, drain_seconds: drainSeconds });
+        const { cut } = await server.close(drainSeconds * 1000);
+        await requestIds.close();
+        log('worker', cut ? 'stopped: the drain deadline cut requests still in flight' : 'stopped: every request finished');
+    });
 });

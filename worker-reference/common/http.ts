@@ -1,5 +1,6 @@
 /** HTTP helpers shared by the worker and the proxy: bounded bodies and OpenAI-shaped errors. */
 import * as http from 'node:http';
+import type * as https from 'node:https';
 
 /** An error that becomes an HTTP response in OpenAI's error shape. */
 export class ApiError extends Error {
@@ -142,4 +143,26 @@ export function log(component: string, msg: string, fields: Record<string, unkno
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
     process.stderr.write(`${new Date().toISOString()} [${component}] ${msg}${extra ? ' ' + extra : ''}\n`);
+}
+
+/**
+ * Stops a server gracefully: it takes no new connection, requests in flight finish (idle
+ * keep-alive connections are closed as they become idle) for at most `drainMs`, then every
+ * connection left is closed. `cut` says whether the deadline cut any.
+ */
+export function drainServer(server: http.Server | https.Server, drainMs: number): Promise<{ cut: boolean }> {
+    return new Promise((resolve) => {
+        let cut = false;
+        const idle = setInterval(() => server.closeIdleConnections(), 25);
+        const deadline = setTimeout(() => {
+            cut = true;
+            server.closeAllConnections();
+        }, drainMs);
+        server.close(() => {
+            clearInterval(idle);
+            clearTimeout(deadline);
+            resolve({ cut });
+        });
+        server.closeIdleConnections();
+    });
 }

@@ -18,7 +18,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
-import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
+import { ApiError, drainServer, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { tlsCredentials } from '../crypto/tls-link';
 import { ProxyConfig } from './config';
@@ -99,14 +99,21 @@ export class ProxyServer {
         });
     }
 
-    async close(): Promise<void> {
+    /** Requests being forwarded now. */
+    get inFlight(): number {
+        return this.registry.workers.reduce((n, w) => n + w.inflight, 0);
+    }
+
+    /**
+     * Stops taking connections; requests in flight get up to `drainMs` to finish and be
+     * accounted (0: cut at once); then the ledger is closed.
+     */
+    async close(drainMs = 0): Promise<{ cut: boolean }> {
         this.registry.stop();
-        await new Promise<void>((resolve) => {
-            this.server.close(() => resolve());
-            this.server.closeAllConnections();
-        });
+        const drained = await drainServer(this.server, drainMs);
         this.registry.destroy();
         await this.o.ledger.close();
+        return drained;
     }
 
     private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -14,7 +14,7 @@ import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 import { Address } from '@ton/core';
-import { ApiError, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
+import { ApiError, drainServer, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { NodeIdentity } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
@@ -95,11 +95,14 @@ export class WorkerServer {
         });
     }
 
-    close(): Promise<void> {
-        return new Promise((resolve) => {
-            this.server.close(() => resolve());
-            this.server.closeAllConnections();
-        });
+    /** Requests admitted or waiting for a sequence, over every model. */
+    get inFlight(): number {
+        return this.load().reduce((n, l) => n + l.active + l.queued, 0);
+    }
+
+    /** Stops taking connections; requests in flight get up to `drainMs` to finish (0: cut at once). */
+    async close(drainMs = 0): Promise<{ cut: boolean }> {
+        return drainServer(this.server, drainMs);
     }
 
     private findEngine(model: string): ModelEngine {
