@@ -61,7 +61,7 @@ function summary(): string {
         for (const run of (w.runs as Json[] | undefined) ?? [w]) {
             out.push('', `### ${String(get(run, 'model.generated') || get(run, 'model.file'))}`, '', `Backend ${String(run.backend)}, ${String(run.threads)} thread(s), max_tokens ${String(run.max_tokens)}, ${String(run.rounds)} rounds of ${String(run.prompts)} prompts per path.`, '');
             const rows: Array<Record<string, string | number>> = [];
-            for (const k of ['raw_node_llama_cpp', 'worker_api', 'proxy_and_worker', 'proxy_tls_link_and_worker']) {
+            for (const k of ['raw_node_llama_cpp', 'worker_api', 'raw_node_llama_cpp_proxy_phase', 'proxy_and_worker', 'proxy_tls_link_and_worker']) {
                 const r = run[k] as Json | undefined;
                 if (r)
                     rows.push({

@@ -8,9 +8,10 @@
  *   proxy   streaming through proxy + worker
  *   proxy_tls  the same through a proxy whose link to its worker is mutual TLS (https://
  *              endpoint, worker --trust-proxy): what the authenticated link costs
- * The four take turns in blocks of one request per prompt (balanced orders, each block after
- * one unmeasured request), each request with a prompt of its own (no path finds its prompt in
- * a KV cache). tokens/s = completion tokens / wall time of the
+ * Two phases, each with raw measured again: raw vs worker, then raw vs the two proxy paths.
+ * In a phase the paths take turns in blocks of one request per prompt (balanced orders, each
+ * block after one unmeasured request), each request with a prompt of its own (no path finds
+ * its prompt in a KV cache). tokens/s = completion tokens / wall time of the
  * requests; TTFT = time to the first content chunk (raw: to the first generated token).
  * Proxy added latency: 1-token non-streaming requests straight to a worker vs through a proxy
  * (plain and TLS link) and a bare relay, interleaved. Every path has a worker process of its
@@ -221,35 +222,37 @@ async function benchModel(model: string, generated: string | false, dir: string)
     const turl = proxyTls.url;
     const auth = proxyAuthHeaders(formatEscrowApiKey(escrow, secret));
     try {
-        // The four paths take turns in blocks (one request per prompt) so each sees the same
-        // machine: on a shared machine, load that comes and goes would otherwise land on one
-        // path and not the others. A process that sat idle answers its next request slower
+        // Two phases, each against raw measured in the same phase: the worker API alone, then
+        // the proxy paths (plain and TLS link). A proxy's requests leave work behind them (its
+        // fsync'ed ledger among it) that would otherwise land on the API's requests too.
+        // In a phase the paths take turns in blocks (one request per prompt) so each sees the
+        // same machine: on a shared machine, load that comes and goes would otherwise land on
+        // one path and not the others. A process that sat idle answers its next request slower
         // (caches, scheduling): each block starts with one unmeasured request, and the block
         // orders form a balanced Latin square (each path follows every other equally often).
         // Round 0 warms up.
-        const paths: Array<{ rows: Row[]; once: (prompt: string) => Promise<Row> }> = [
-            { rows: [], once: rawOnce },
-            { rows: [], once: (prompt) => streamOnce(wurl, prompt, {}) },
-            { rows: [], once: (prompt) => streamOnce(purl, prompt, auth) },
-            { rows: [], once: (prompt) => streamOnce(turl, prompt, auth) },
-        ];
-        const orders = balancedOrders(paths.length);
         let request = 0;
-        for (let round = 0; round < ROUNDS + 1; round++) {
-            for (const k of orders[round % orders.length]) {
-                // A tag in front makes every request's prompt its own: the worker reuses the KV
-                // cache of a shared prefix (reported as cached tokens), and a path would
-                // otherwise find its prompt cached by an earlier request while raw evaluates
-                // it whole.
-                await paths[k].once(`[${request++}] ${PROMPTS[0]}`);
-                for (const prompt of PROMPTS) {
-                    const row = await paths[k].once(`[${request++}] ${prompt}`);
-                    if (round > 0) paths[k].rows.push(row);
+        const phase = async (once: Array<(prompt: string) => Promise<Row>>, name: string): Promise<Row[][]> => {
+            const rows = once.map((): Row[] => []);
+            const orders = balancedOrders(once.length);
+            for (let round = 0; round < ROUNDS + 1; round++) {
+                for (const k of orders[round % orders.length]) {
+                    // A tag in front makes every request's prompt its own: the worker reuses the KV
+                    // cache of a shared prefix (reported as cached tokens), and a path would
+                    // otherwise find its prompt cached by an earlier request while raw evaluates
+                    // it whole.
+                    await once[k](`[${request++}] ${PROMPTS[0]}`);
+                    for (const prompt of PROMPTS) {
+                        const row = await once[k](`[${request++}] ${prompt}`);
+                        if (round > 0) rows[k].push(row);
+                    }
                 }
+                console.error(`${name}: round ${round}/${ROUNDS} done`);
             }
-            console.error(`round ${round}/${ROUNDS} done`);
-        }
-        const [rawRows, workerRows, proxyRows, tlsRows] = paths.map((p) => p.rows);
+            return rows;
+        };
+        const [rawRows, workerRows] = await phase([rawOnce, (prompt) => streamOnce(wurl, prompt, {})], 'worker API');
+        const [rawRows2, proxyRows, tlsRows] = await phase([rawOnce, (prompt) => streamOnce(purl, prompt, auth), (prompt) => streamOnce(turl, prompt, auth)], 'proxy');
         // Proxy added latency on minimal requests (1 token, non-streaming), against the same
         // requests straight to a worker and through a bare relay (calibration): in blocks of
         // LATENCY_BLOCK requests per path, each after one unmeasured request, in balanced orders.
@@ -263,6 +266,7 @@ async function benchModel(model: string, generated: string | false, dir: string)
             [viaTls, turl, auth],
             [viaRelay, relay.url, {}],
         ];
+        const orders = balancedOrders(latencyPaths.length);
         for (let b = 0; b * LATENCY_BLOCK < LATENCY_SAMPLES; b++)
             for (const k of orders[b % orders.length]) {
                 const [samples, url, headers] = latencyPaths[k];
@@ -272,6 +276,7 @@ async function benchModel(model: string, generated: string | false, dir: string)
         const benchRss = rssMb(process.pid);
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
+        const raw2 = summarize(rawRows2);
         const prox = summarize(proxyRows);
         const proxTls = summarize(tlsRows);
         return {
@@ -284,8 +289,10 @@ async function benchModel(model: string, generated: string | false, dir: string)
             rounds: ROUNDS,
             raw_node_llama_cpp: raw,
             worker_api: { ...api, ratio_to_raw: r2(api.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(api.decode_tokens_per_s / raw.decode_tokens_per_s) },
-            proxy_and_worker: { ...prox, ratio_to_raw: r2(prox.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(prox.decode_tokens_per_s / raw.decode_tokens_per_s) },
-            proxy_tls_link_and_worker: { ...proxTls, ratio_to_raw: r2(proxTls.tokens_per_s / raw.tokens_per_s), decode_ratio_to_raw: r2(proxTls.decode_tokens_per_s / raw.decode_tokens_per_s) },
+            /** raw again, in the proxy phase: the proxy paths' ratios are to this one */
+            raw_node_llama_cpp_proxy_phase: raw2,
+            proxy_and_worker: { ...prox, ratio_to_raw: r2(prox.tokens_per_s / raw2.tokens_per_s), decode_ratio_to_raw: r2(prox.decode_tokens_per_s / raw2.decode_tokens_per_s) },
+            proxy_tls_link_and_worker: { ...proxTls, ratio_to_raw: r2(proxTls.tokens_per_s / raw2.tokens_per_s), decode_ratio_to_raw: r2(proxTls.decode_tokens_per_s / raw2.decode_tokens_per_s) },
             proxy_added_latency_ms: {
                 samples: straight.length,
                 direct_p50: r2(pct(straight, 50)),
@@ -336,7 +343,7 @@ async function main(): Promise<void> {
         }
         const result = {
             date: new Date().toISOString(),
-            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'a worker process per path; paths take turns in blocks (one unmeasured request first) in balanced orders; a prompt of its own per request' },
+            machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, note: process.env.BENCH_NOTE ?? 'a worker process per path; two phases (raw vs worker API, raw vs the proxy paths); in a phase paths take turns in blocks (one unmeasured request first) in balanced orders; a prompt of its own per request' },
             runs,
         };
         const out = path.join(ROOT, 'bench', 'results', 'worker.json');
