@@ -176,6 +176,16 @@ describe('token text decoder', () => {
         // One tokenizer call per token (of it and the one before), plus one per distinct token
         // (its text alone, kept).
         expect(calls).toBeLessThanOrEqual(tokens.length + new Set(tokens).size + 1);
+        // With the model's map of token texts shared, a later answer renders no token alone again:
+        // exactly one call per token.
+        const shared = new Map<number, string>();
+        const first = new TokenTextDecoder<number>(detokenize, shared);
+        for (const t of tokens) first.push(t);
+        const expected = detokenize(tokens);
+        calls = 0;
+        const again = new TokenTextDecoder<number>(detokenize, shared);
+        expect(tokens.map((t) => again.push(t)).join('') + again.flush()).toBe(expected);
+        expect(calls).toBe(tokens.length);
     });
 
     it('holds back the bytes of a character until it completes', () => {

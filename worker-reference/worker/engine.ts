@@ -60,6 +60,9 @@ export interface AdmittedRequest {
 }
 
 export class ModelEngine {
+    /** Each token's own text, kept across requests for the text decoder. */
+    private readonly tokenText = new Map<Token, string>();
+
     private constructor(
         readonly options: EngineOptions,
         readonly model: LlamaModel,
@@ -163,7 +166,7 @@ export class ModelEngine {
         cached = sequence.nextTokenIndex;
 
         const scanner = new StopScanner([...p.stop, ...this.textStops]);
-        const decoder = new TokenTextDecoder<Token>((tokens) => this.model.detokenize(tokens, false));
+        const decoder = new TokenTextDecoder<Token>((tokens) => this.model.detokenize(tokens, false), this.tokenText);
         const started = performance.now();
         let firstTokenMs = -1;
         let completion = 0;

@@ -79,9 +79,15 @@ export class TokenTextDecoder<T = number> {
     private static readonly CACHE_LIMIT = 1 << 16;
     private pending: T[] = [];
     private previous: T | undefined;
-    private readonly alone = new Map<T, string>();
-    /** `detokenize(tokens)`: the text of a token sequence, as from its start. */
-    constructor(private readonly detokenize: (tokens: T[]) => string) {}
+    /**
+     * `detokenize(tokens)`: the text of a token sequence, as from its start. `alone`: each
+     * token's own text, a pure function of the model's vocabulary: share one map per model
+     * across requests (the engine does), so each token is rendered alone once.
+     */
+    constructor(
+        private readonly detokenize: (tokens: T[]) => string,
+        private readonly alone: Map<T, string> = new Map(),
+    ) {}
 
     push(token: T): string {
         this.pending.push(token);
