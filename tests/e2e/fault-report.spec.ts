@@ -24,7 +24,7 @@ import { Provider, SLASH_GAS } from '../../wrappers/Provider';
 import { Proxy } from '../../wrappers/Proxy';
 import { audited, deployNetwork, makeCertificate, registerProxy } from '../helpers/network';
 import { startFakeWorker, FakeWorker } from '../worker/fake-worker';
-import { getJson, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+import { getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
 
 const PROVIDER_STAKE = toNano('10');
 const PROXY_SEED = Buffer.alloc(32, 81);
@@ -151,17 +151,8 @@ describe('fault report end to end: bad receipt → proxy router → script → P
         // The operator's submitter reads the router's whole list and submits what the chain
         // lacks, in id order, until the Provider's reports for this period are used up
         // (faultReportsPerPeriod = 4: the one above and three more); the fifth waits.
-        // (A worker whose receipt failed is unhealthy until its next health check.)
-        const healthy = async () => {
-            for (let t = 0; t < 100; t++) {
-                const ws = ((await getJson(`${url}/v1/workers`)) as { workers: Array<{ healthy: boolean }> }).workers;
-                if (ws[0].healthy) return;
-                await new Promise((r) => setTimeout(r, 50));
-            }
-            throw new Error('the worker did not come back healthy');
-        };
         for (let i = 0; i < 4; i++) {
-            await healthy();
+            await workerHealthy(url, 'gpu-1'); // a failed receipt made it unhealthy until its next check
             expect((await chat()).status).toBe(502);
         }
         const ids = ((await getJson(`${url}/v1/faults`)) as { faults: SignedFaultJson[] }).faults.map((f) => BigInt(f.report_id));

@@ -67,3 +67,14 @@ export function startRecordingRelay(target: number): Promise<RecordingRelay> {
         server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, bytes, close: () => server.close() })),
     );
 }
+
+/** Resolves once the proxy at `proxyUrl` reports worker `name` healthy (a failed receipt makes a worker unhealthy until its next health check). */
+export async function workerHealthy(proxyUrl: string, name: string, timeoutMs = 5000): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+        const ws = (await getJson(`${proxyUrl}/v1/workers`)).workers as Array<{ name: string; healthy: boolean }>;
+        if (ws.find((w) => w.name === name)?.healthy) return;
+        if (Date.now() - t0 > timeoutMs) throw new Error(`${name} did not become healthy`);
+        await new Promise((r) => setTimeout(r, 50));
+    }
+}

@@ -12,7 +12,7 @@ import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { readSignedFault } from '../../ops/settlement-file';
 import { SignedFaultJson } from '../../worker-reference/proxy/faults';
 import { FakeWorker, Lie, startFakeWorker } from './fake-worker';
-import { getJson, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
+import { getJson, postJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 
 const dir = tmpDir('cocoon-faults-');
@@ -73,15 +73,7 @@ async function charged(): Promise<bigint> {
 }
 
 /** A worker marked unhealthy by a bad receipt comes back at its next health check. */
-async function healthy(name: string): Promise<void> {
-    const t0 = Date.now();
-    for (;;) {
-        const ws = (await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; healthy: boolean }>;
-        if (ws.find((w) => w.name === name)?.healthy) return;
-        if (Date.now() - t0 > 5000) throw new Error(`${name} did not become healthy`);
-        await new Promise((r) => setTimeout(r, 50));
-    }
-}
+const healthy = (name: string) => workerHealthy(proxy.url, name);
 
 /** The report is signed by the proxy's enclave key and says what it should. */
 function checkReport(f: SignedFaultJson, who: Required<Fake>, reason: FaultReason): void {
