@@ -218,6 +218,22 @@ describe('worker --trust-proxy: completions only for the proxies it trusts', () 
         }
     });
 
+    it('with --tls alone, serves any client over HTTPS (its key still pinned by whoever calls it)', async () => {
+        const open = await spawnCli('cocoon-worker.js', [...FAST_WORKER, '--model', `tiny=${model}`, '--port', '0', '--key-seed', Buffer.alloc(32, 23).toString('hex'), '--data-dir', path.join(dir, 'open-data'), '--tls']);
+        try {
+            expect(open.url).toMatch(/^https:/);
+            expect(open.stderr()).toMatch(/tls="?server key only, any client/);
+            const r = await request(`${open.url}/v1/chat/completions`, false, chatBody(), { 'x-cocoon-proxy': addr(102).toString() });
+            expect(r.status).toBe(200);
+            expect(parseWorkReceipt(Cell.fromBoc(Buffer.from((r.json.receipt as { boc: string }).boc, 'base64'))[0]).proxy.equals(addr(102))).toBe(true);
+            const pinned = new PinnedKeyAgent(identityFromSeed(Buffer.alloc(32, 23)).ed25519.publicKey);
+            expect((await request(`${open.url}/v1/worker`, pinned)).status).toBe(200);
+            pinned.destroy();
+        } finally {
+            await stop(open);
+        }
+    });
+
     it('refuses a malformed --trust-proxy at start with the expected form', async () => {
         const r = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--trust-proxy', 'nope']);
         expect(r.code).not.toBe(0);
