@@ -174,6 +174,21 @@ describe('TLS identity of an enclave key', () => {
             server2.close();
         }
     });
+
+    it('gives up on a peer that accepts the connection but never answers the handshake, within the request timeout', async () => {
+        const silent = net.createServer(() => undefined);
+        await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+        const agent = new PinnedKeyAgent(workerId.publicKey, tlsCredentials(proxyId, 'cocoon-proxy'));
+        const t0 = Date.now();
+        try {
+            const { getJson } = await import('../../worker-reference/proxy/registry');
+            await expect(getJson(`https://127.0.0.1:${(silent.address() as net.AddressInfo).port}/v1/worker`, 300, agent)).rejects.toThrow(/TLS handshake with 127\.0\.0\.1:\d+ timed out after 300 ms/);
+            expect(Date.now() - t0).toBeLessThan(3000);
+        } finally {
+            agent.destroy();
+            silent.close();
+        }
+    });
 });
 
 describe('worker --trust-proxy: completions only for the proxies it trusts', () => {

@@ -85,6 +85,9 @@ export function tlsServerOptions(own: TlsCredentials): https.ServerOptions {
     return { key: own.key, cert: own.cert, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false };
 }
 
+/** Longest a TLS handshake may take when the request sets no timeout of its own. */
+const DEFAULT_HANDSHAKE_MS = 10_000;
+
 /** The link's refusal: the peer's TLS key is not the one expected. */
 export class PinnedKeyMismatch extends Error {
     readonly code = 'ERR_COCOON_PINNED_KEY';
@@ -119,7 +122,14 @@ export class PinnedKeyAgent extends https.Agent {
         socket.setNoDelay(true);
         const onError = (e: Error) => callback?.(e);
         socket.once('error', onError);
+        // The request's own timeout starts only once it has a socket: bound the handshake here,
+        // so a peer that accepts TCP and never answers TLS cannot hold a request (or a health
+        // check) forever.
+        const handshakeMs = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_HANDSHAKE_MS;
+        const timer = setTimeout(() => socket.destroy(new Error(`TLS handshake with ${String(options.host ?? '')}:${String(options.port ?? '')} timed out after ${handshakeMs} ms`)), handshakeMs);
+        socket.once('close', () => clearTimeout(timer));
         socket.once('secureConnect', () => {
+            clearTimeout(timer);
             socket.removeListener('error', onError);
             const key = peerEd25519Key(socket);
             if (!key || !key.equals(this.expected)) {
