@@ -41,6 +41,16 @@ function oneCell(base64: string, what: string): Cell {
     return cells[0];
 }
 
+/** The one cell in field `name` of `o`, and what `parse` reads from it; errors name `what`. */
+function parsedCell<T>(o: Record<string, unknown>, name: string, what: string, parse: (cell: Cell) => T): { payload: Cell; parsed: T } {
+    const payload = oneCell(field(o, name, what), what);
+    try {
+        return { payload, parsed: parse(payload) };
+    } catch (e) {
+        throw new Error(`${what}: ${(e as Error).message}`);
+    }
+}
+
 /** A 64-byte Ed25519 signature as base64 (what the nodes emit) or hex. */
 function signatureBytes(text: string, what: string): Buffer {
     const sig = /^(0x)?[0-9a-fA-F]{128}$/.test(text) ? Buffer.from(text.replace(/^0x/, ''), 'hex') : Buffer.from(text, 'base64');
@@ -56,13 +66,7 @@ export interface SignedChargeFile extends SignedPayload {
 export function readSignedCharge(fileOrJson: string): SignedChargeFile {
     const what = 'charge';
     const o = readJson(fileOrJson, what);
-    const payload = oneCell(field(o, 'payload', what), what);
-    let escrow: Address;
-    try {
-        escrow = parseChargePayload(payload).escrow;
-    } catch (e) {
-        throw new Error(`${what}: ${(e as Error).message}`);
-    }
+    const { payload, parsed: escrow } = parsedCell(o, 'payload', what, (c) => parseChargePayload(c).escrow);
     if (typeof o.escrow === 'string' && !Address.parse(o.escrow).equals(escrow)) throw new Error(`${what}: "escrow" does not match the signed payload's escrow ${escrow.toString()}`);
     return { escrow, payload, signature: signatureBytes(field(o, 'signature', what), what) };
 }
@@ -75,13 +79,7 @@ export interface SignedPayoutFile extends SignedPayload {
 export function readSignedPayout(fileOrJson: string): SignedPayoutFile {
     const what = 'payout';
     const o = readJson(fileOrJson, what);
-    const payload = oneCell(field(o, 'payload', what), what);
-    let workerAccount: Address;
-    try {
-        workerAccount = parsePayoutPayload(payload).workerAccount;
-    } catch (e) {
-        throw new Error(`${what}: ${(e as Error).message}`);
-    }
+    const { payload, parsed: workerAccount } = parsedCell(o, 'payload', what, (c) => parsePayoutPayload(c).workerAccount);
     if (typeof o.worker_account === 'string' && !Address.parse(o.worker_account).equals(workerAccount)) {
         throw new Error(`${what}: "worker_account" does not match the signed payload's account ${workerAccount.toString()}`);
     }
@@ -96,13 +94,7 @@ export interface SignedReceiptFile extends SignedPayload {
 export function readReceipt(fileOrJson: string, what = 'receipt'): SignedReceiptFile {
     const top = readJson(fileOrJson, what);
     const o = typeof top.receipt === 'object' && top.receipt !== null ? (top.receipt as Record<string, unknown>) : top;
-    const payload = oneCell(field(o, 'boc', what), what);
-    let receipt: WorkReceipt;
-    try {
-        receipt = parseWorkReceipt(payload);
-    } catch (e) {
-        throw new Error(`${what}: ${(e as Error).message}`);
-    }
+    const { payload, parsed: receipt } = parsedCell(o, 'boc', what, parseWorkReceipt);
     return { receipt, payload, signature: signatureBytes(field(o, 'signature', what), what) };
 }
 
@@ -151,13 +143,7 @@ export function readSignedFaults(fileOrJson: string): SignedFaultFile[] {
 }
 
 function parseSignedFault(o: Record<string, unknown>, what: string): SignedFaultFile {
-    const payload = oneCell(field(o, 'payload', what), what);
-    let report: FaultReport;
-    try {
-        report = parseFaultReport(payload);
-    } catch (e) {
-        throw new Error(`${what}: ${(e as Error).message}`);
-    }
+    const { payload, parsed: report } = parsedCell(o, 'payload', what, parseFaultReport);
     if (typeof o.provider === 'string' && !Address.parse(o.provider).equals(report.provider)) throw new Error(`${what}: "provider" does not match the signed payload's provider ${report.provider.toString()}`);
     if (typeof o.proxy === 'string' && !Address.parse(o.proxy).equals(report.proxy)) throw new Error(`${what}: "proxy" does not match the signed payload's proxy ${report.proxy.toString()}`);
     if (o.report_id !== undefined && String(o.report_id) !== report.reportId.toString()) throw new Error(`${what}: "report_id" does not match the signed payload's id ${report.reportId}`);
