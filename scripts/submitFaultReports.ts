@@ -3,22 +3,13 @@ import { fromNano } from '@ton/core';
 import { UsageError } from '../ops/args';
 import { FaultPass, submitPendingFaults } from '../ops/provider';
 import { runScript } from '../ops/script';
+import { readRouterFaults } from '../ops/router-faults';
 import { readSignedFaults, SignedFaultFile } from '../ops/settlement-file';
-import { PinnedKeyAgent } from '../worker-reference/crypto/tls-link';
-import { getJson } from '../worker-reference/proxy/registry';
 
-/** The router's reports: its GET /v1/faults (pinned to its enclave key when given), or a saved list. */
-async function loadReports(router: string | undefined, routerKey: Buffer | undefined, file: string | undefined): Promise<SignedFaultFile[]> {
-    if (file !== undefined) return readSignedFaults(file);
-    const url = `${(router as string).replace(/\/+$/, '')}/v1/faults`;
-    const agent = routerKey ? new PinnedKeyAgent(routerKey) : undefined;
-    try {
-        return readSignedFaults(JSON.stringify(await getJson(url, 10_000, agent)));
-    } catch (e) {
-        throw new Error(`GET ${url}: ${(e as Error).message}`);
-    } finally {
-        agent?.destroy();
-    }
+/** The router's reports: every page of its GET /v1/faults (pinned to its enclave key when given), or a saved list. */
+function loadReports(router: string | undefined, routerKey: Buffer | undefined, file: string | undefined): Promise<SignedFaultFile[]> {
+    if (file !== undefined) return Promise.resolve(readSignedFaults(file));
+    return readRouterFaults(router as string, { routerKey });
 }
 
 function summarize(pass: FaultPass): string[] {
@@ -44,7 +35,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
             summary:
                 "submit every fault report the proxy router signed that the chain has not applied yet, in report-id order (the chain is the state: nothing is kept locally); a Provider whose period limit is reached keeps its reports for a later pass",
             options: {
-                router: { kind: 'string', help: 'the router base URL (reads its GET /v1/faults)' },
+                router: { kind: 'string', help: 'the router base URL (reads every page of its GET /v1/faults)' },
                 'router-key': { kind: 'hex32', help: "the router's Ed25519 enclave key, pinned when it serves HTTPS with --tls" },
                 reports: { kind: 'file', help: 'a saved GET /v1/faults list instead of --router' },
                 every: { kind: 'int', help: 'seconds between passes: keep submitting (stop with Ctrl-C)' },

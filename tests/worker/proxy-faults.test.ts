@@ -5,10 +5,13 @@
  * GET /v1/faults, and survives a SIGKILL with its id; forged receipts report nothing.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Address, Cell } from '@ton/core';
 import { ed25519FromSeed, FaultReason, parseChargePayload, parseFaultReport, verifyCellSignature } from '../../wrappers/payloads';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { readRouterFaults } from '../../ops/router-faults';
 import { readSignedFault } from '../../ops/settlement-file';
 import { SignedFaultJson } from '../../worker-reference/proxy/faults';
 import { FakeWorker, Lie, startFakeWorker } from './fake-worker';
@@ -228,6 +231,54 @@ describe('proxy router: fault reports against workers', () => {
         checkReport(after[after.length - 1], fake('liar'), FaultReason.WrongCounts);
         const last = BigInt(after[after.length - 1].report_id);
         for (const f of kept) expect(last).toBeGreaterThan(BigInt(f.report_id));
+    });
+});
+
+describe('GET /v1/faults a page at a time', () => {
+    it('serves the reports after a report id in id order, at most `limit`, saying whether more follow and where to go on', async () => {
+        const all = await faults();
+        expect(all.length).toBeGreaterThan(3);
+        const ids = all.map((f) => BigInt(f.report_id));
+        expect([...ids].sort((a, b) => (a < b ? -1 : 1))).toEqual(ids);
+        const first = await getJson(`${proxy.url}/v1/faults?limit=2`);
+        expect(first).toMatchObject({ faults: all.slice(0, 2), more: true, next_after: all[1].report_id });
+        const second = await getJson(`${proxy.url}/v1/faults?after=${first.next_after as string}&limit=2`);
+        expect(second.faults).toEqual(all.slice(2, 4));
+        const last = await getJson(`${proxy.url}/v1/faults?after=${all[all.length - 2].report_id}`);
+        expect(last).toMatchObject({ faults: [all[all.length - 1]], more: false, next_after: all[all.length - 1].report_id });
+        expect(await getJson(`${proxy.url}/v1/faults?after=${all[all.length - 1].report_id}`)).toMatchObject({ faults: [], more: false, next_after: all[all.length - 1].report_id });
+    });
+
+    it('refuses a bad `after` or `limit` with a 400 naming it', async () => {
+        for (const [query, param] of [
+            ['after=-1', 'after'],
+            ['after=abc', 'after'],
+            ['limit=0', 'limit'],
+            ['limit=1001', 'limit'],
+            ['limit=2x', 'limit'],
+        ]) {
+            const r = await fetch(`${proxy.url}/v1/faults?${query}`);
+            expect(r.status).toBe(400);
+            expect(((await r.json()) as { error: { param: string } }).error.param).toBe(param);
+        }
+    });
+
+    it("the scripts' reader (ops/router-faults.ts) follows every page to the end", async () => {
+        const all = await faults();
+        const paged = await readRouterFaults(proxy.url, { pageSize: 1 });
+        expect(paged.map((f) => f.report.reportId.toString())).toEqual(all.map((f) => f.report_id));
+        expect(paged.map((f) => f.providerSeqno?.toString())).toEqual(all.map((f) => f.provider_seqno));
+        await expect(readRouterFaults(`${proxy.url}/nowhere`)).rejects.toThrow(/GET .*\/nowhere\/v1\/faults\?after=0&limit=500: HTTP 404/);
+    });
+
+    it('the reader stops with an error when a router says more follow but does not move on', async () => {
+        const stuck = http.createServer((_req, res) => res.end(JSON.stringify({ faults: [], more: true, next_after: '0' })));
+        await new Promise<void>((r) => stuck.listen(0, '127.0.0.1', r));
+        try {
+            await expect(readRouterFaults(`http://127.0.0.1:${(stuck.address() as AddressInfo).port}`)).rejects.toThrow(/says more reports follow but next_after \(0\) is not past 0/);
+        } finally {
+            stuck.close();
+        }
     });
 });
 

@@ -246,7 +246,7 @@ describe('ledger', () => {
 
     it('records fault reports: ids never reused (even with the clock set back), kept across snapshot and log', async () => {
         const d = path.join(dir, 'ledger-faults');
-        const entry = (worker: string) => (reportId: bigint) => ({ worker, providerSeqno: 2n, payload: `p${reportId}`, signature: 's', filedAt: 1, detail: 'why' });
+        const entry = (worker: string) => (reportId: bigint) => ({ worker, providerSeqno: 2n, payload: `p${reportId}`, signature: 's', filedAt: 1, validUntil: Number.MAX_SAFE_INTEGER, detail: 'why' });
         const l = Ledger.open(d, 2);
         const a = await l.recordFault(entry('a'));
         const [b, c] = await Promise.all([l.recordFault(entry('b')), l.recordFault(entry('c'))]);
@@ -269,11 +269,45 @@ describe('ledger', () => {
         }
     });
 
-    it(`keeps the last ${FAULTS_KEPT} fault reports`, async () => {
-        const l = Ledger.open(path.join(dir, 'ledger-many-faults'), 100_000);
-        const all = await Promise.all(Array.from({ length: FAULTS_KEPT + 5 }, () => l.recordFault(() => ({ worker: 'w', providerSeqno: 0n, payload: '', signature: '', filedAt: 0, detail: '' }))));
-        expect(l.faults).toHaveLength(FAULTS_KEPT);
+    const faultAt = (validUntil: number, worker = 'w') => () => ({ worker, providerSeqno: 0n, payload: '', signature: '', filedAt: 0, validUntil, detail: '' });
+    const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+
+    it('keeps a fault report while the chain could accept it: an expired one is not served and leaves at the next snapshot and at restart', async () => {
+        const d = path.join(dir, 'ledger-fault-expiry');
+        const l = Ledger.open(d, 1000);
+        const now = Math.floor(Date.now() / 1000);
+        const old = await l.recordFault(faultAt(now - 1, 'expired'));
+        const live = await l.recordFault(faultAt(inAnHour(), 'live'));
+        expect(l.faultsAfter(0n, 10)).toEqual({ faults: [live], more: false });
+        expect(l.faults.map((f) => f.reportId)).toEqual([old.reportId, live.reportId]);
+        const reopened = Ledger.open(d, 1000); // replays the log
+        expect(reopened.faults).toEqual([live]);
+        await l.close(); // snapshot
+        const fromSnapshot = JSON.parse(fs.readFileSync(path.join(d, 'snapshot.json'), 'utf8')) as { faults: Array<{ id: string }> };
+        expect(fromSnapshot.faults.map((f) => f.id)).toEqual([live.reportId.toString()]);
+    });
+
+    it('pages fault reports in id order after a given id', async () => {
+        const l = Ledger.open(path.join(dir, 'ledger-fault-pages'), 1000);
+        const all: bigint[] = [];
+        for (let i = 0; i < 5; i++) all.push((await l.recordFault(faultAt(inAnHour()))).reportId);
+        const first = l.faultsAfter(0n, 2);
+        expect(first.faults.map((f) => f.reportId)).toEqual(all.slice(0, 2));
+        expect(first.more).toBe(true);
+        expect(l.faultsAfter(all[1], 2).faults.map((f) => f.reportId)).toEqual(all.slice(2, 4));
+        expect(l.faultsAfter(all[3], 2)).toEqual({ faults: [l.faults[4]], more: false });
+        expect(l.faultsAfter(all[0] - 1n, 1).faults[0].reportId).toBe(all[0]); // an id no report has
+        expect(l.faultsAfter(all[4], 2)).toEqual({ faults: [], more: false });
+        expect(l.faultsAfter(all[4] + 1000n, 2)).toEqual({ faults: [], more: false });
+        await l.close();
+    });
+
+    it(`keeps at most ${FAULTS_KEPT} unexpired reports (or the bound given): past it the oldest leave first, and are counted`, async () => {
+        const l = Ledger.open(path.join(dir, 'ledger-many-faults'), 1000, 10);
+        const all = await Promise.all(Array.from({ length: 15 }, () => l.recordFault(faultAt(inAnHour()))));
+        expect(l.faults).toHaveLength(10);
         expect(l.faults[0].reportId).toBe(all[5].reportId);
+        expect(l.faultsDropped).toBe(5);
         await l.close();
     });
 

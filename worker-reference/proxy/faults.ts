@@ -3,8 +3,9 @@
  * (receipt-check.ts gives the reason), the proxy signs a `fault_report` against the worker's
  * Provider with its enclave key (wrappers/payloads.ts `buildFaultReport`), records it in the
  * ledger's write-ahead log (fdatasync) and only then lets anything else happen. The signed
- * reports are served as JSON (GET /v1/faults, GET /v1/faults/<reportId>) in the shape of the
- * settlement payloads, for `scripts/submitFaultReport.ts`.
+ * reports are served as JSON (GET /v1/faults in pages, GET /v1/faults/<reportId>) in the shape
+ * of the settlement payloads, for `scripts/submitFaultReport(s).ts`, while the chain would
+ * still accept them (until their signed valid-until; proxy/ledger.ts keeps them).
  *
  * A worker entry without `provider` / `providerSeqno` cannot be reported; the proxy logs
  * that once per worker.
@@ -61,29 +62,36 @@ export class FaultReporter {
             return undefined;
         }
         const filedAt = Math.floor(Date.now() / 1000);
+        const validUntil = filedAt + this.o.ttlSeconds;
+        const dropped = this.o.ledger.faultsDropped;
         const entry = await this.o.ledger.recordFault((reportId) => {
-            const cell = buildFaultReport({ provider: provider.address, proxy: this.o.proxy, reportId, reason, requestId, validUntil: filedAt + this.o.ttlSeconds });
+            const cell = buildFaultReport({ provider: provider.address, proxy: this.o.proxy, reportId, reason, requestId, validUntil });
             return {
                 worker: worker.name,
                 providerSeqno: provider.seqno,
                 payload: cell.toBoc().toString('base64'),
                 signature: this.o.signer.signCell(cell).toString('base64'),
                 filedAt,
+                validUntil,
                 detail,
             };
         });
         log('proxy', 'fault report filed', { worker: worker.name, report_id: entry.reportId.toString(), reason: faultReasonName(reason), request_id: requestId.toString() });
+        if (this.o.ledger.faultsDropped > dropped)
+            log('proxy', 'the oldest unexpired fault reports were dropped to stay within the kept maximum: submit reports more often', { dropped_since_start: this.o.ledger.faultsDropped });
         return this.json(entry);
     }
 
-    /** Every kept report, oldest first. */
-    list(): SignedFaultJson[] {
-        return this.o.ledger.faults.map((f) => this.json(f));
+    /** Unexpired reports with an id above `after`, oldest first, at most `limit`. */
+    page(after: bigint, limit: number): { faults: SignedFaultJson[]; more: boolean } {
+        const { faults, more } = this.o.ledger.faultsAfter(after, limit);
+        return { faults: faults.map((f) => this.json(f)), more };
     }
 
+    /** One unexpired report. */
     get(reportId: bigint): SignedFaultJson | undefined {
-        const f = this.o.ledger.faults.find((x) => x.reportId === reportId);
-        return f && this.json(f);
+        const [f] = this.o.ledger.faultsAfter(reportId - 1n, 1).faults;
+        return f?.reportId === reportId ? this.json(f) : undefined;
     }
 
     private json(f: FaultEntry): SignedFaultJson {

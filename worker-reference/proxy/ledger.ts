@@ -15,7 +15,8 @@
  *
  * The same log keeps the fault reports the proxy files against workers (proxy/faults.ts):
  * each is signed once and recorded before anyone can see it; report ids are never reused,
- * like request ids (the last 1,000 reports are kept for GET /v1/faults).
+ * like request ids. A report is kept while the chain could still accept it (until its signed
+ * valid-until), at most `faultsKept` of them (a memory bound; the oldest leave first).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -39,10 +40,13 @@ export interface FaultEntry {
     payload: string; // base64 BOC of the fault_report cell
     signature: string; // base64 Ed25519 over the cell hash
     filedAt: number; // unix seconds
+    /** The signed valid-until (unix seconds): after it the chain refuses the report. */
+    validUntil: number;
     detail: string; // what the check found (no prompt or answer content)
 }
 
-type FaultJson = { id: string; w: string; n: string; b: string; sig: string; at: number; why: string };
+/** `u` is absent in records written before reports expired from the ledger: kept until the cap. */
+type FaultJson = { id: string; w: string; n: string; b: string; sig: string; at: number; u?: number; why: string };
 
 type WalRecord =
     | { s: number; t: 'use'; e: string; a: string; w: string; rid: string; k: Record<keyof TokenCounts, string>; h: string }
@@ -64,16 +68,21 @@ interface Snapshot {
 }
 
 const ID_BLOCK = 10_000n;
-/** Fault reports kept for GET /v1/faults (older ones leave at the next snapshot). */
-export const FAULTS_KEPT = 1000;
+/**
+ * Unexpired fault reports kept at most (~1 KB each in memory and in the snapshot). Reports
+ * leave when they expire; past this bound the oldest leave first and `faultsDropped` counts them.
+ */
+export const FAULTS_KEPT = 100_000;
 
 function faultJson(f: FaultEntry): FaultJson {
-    return { id: f.reportId.toString(), w: f.worker, n: f.providerSeqno.toString(), b: f.payload, sig: f.signature, at: f.filedAt, why: f.detail };
+    return { id: f.reportId.toString(), w: f.worker, n: f.providerSeqno.toString(), b: f.payload, sig: f.signature, at: f.filedAt, u: f.validUntil, why: f.detail };
 }
 
 function faultEntry(j: FaultJson): FaultEntry {
-    return { reportId: BigInt(j.id), worker: j.w, providerSeqno: BigInt(j.n), payload: j.b, signature: j.sig, filedAt: j.at, detail: j.why };
+    return { reportId: BigInt(j.id), worker: j.w, providerSeqno: BigInt(j.n), payload: j.b, signature: j.sig, filedAt: j.at, validUntil: j.u ?? Number.MAX_SAFE_INTEGER, detail: j.why };
 }
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 export class Ledger {
     private readonly charges = new Map<string, TokenCounts>();
@@ -86,16 +95,21 @@ export class Ledger {
     private readonly log: GroupCommit<WalRecord>;
     private sinceSnapshot = 0;
     private reserving?: Promise<void>;
-    private readonly faultList: FaultEntry[] = [];
+    /** Kept reports, in report-id order (ids only rise). */
+    private faultList: FaultEntry[] = [];
     /** Highest report id recorded or handed out. */
     private lastFaultId = 0n;
+    /** Unexpired reports that left because more than `faultsKept` were kept (since start). */
+    faultsDropped = 0;
 
     private constructor(
         readonly dir: string,
         private readonly snapshotEvery: number,
+        private readonly faultsKept: number,
     ) {
         fs.mkdirSync(dir, { recursive: true });
         this.recover();
+        this.dropExpiredFaults();
         this.fd = fs.openSync(this.walPath, 'a');
         this.log = new GroupCommit<WalRecord>({
             fd: () => this.fd,
@@ -122,8 +136,8 @@ export class Ledger {
         this.nextId = this.reservedUpTo > now ? this.reservedUpTo : now;
     }
 
-    static open(dir: string, snapshotEvery = 5000): Ledger {
-        return new Ledger(dir, snapshotEvery);
+    static open(dir: string, snapshotEvery = 5000, faultsKept = FAULTS_KEPT): Ledger {
+        return new Ledger(dir, snapshotEvery, faultsKept);
     }
 
     private get walPath(): string {
@@ -176,7 +190,11 @@ export class Ledger {
             const f = faultEntry(rec);
             if (f.reportId > this.lastFaultId) this.lastFaultId = f.reportId;
             this.faultList.push(f);
-            if (this.faultList.length > FAULTS_KEPT) this.faultList.splice(0, this.faultList.length - FAULTS_KEPT);
+            if (this.faultList.length > this.faultsKept) {
+                const over = this.faultList.length - this.faultsKept;
+                this.faultList.splice(0, over);
+                this.faultsDropped += over;
+            }
             return;
         }
         const t = tokensFromJson(rec.k);
@@ -207,9 +225,38 @@ export class Ledger {
     get requestCount(): number {
         return this.requests;
     }
-    /** Recorded fault reports (the last FAULTS_KEPT), in the order they were filed. */
+    /** Kept fault reports (expired ones may linger until the next snapshot), in report-id order. */
     get faults(): readonly FaultEntry[] {
         return this.faultList;
+    }
+
+    /**
+     * Unexpired reports with an id above `after`, in id order, at most `limit`; `more` says
+     * whether any follow.
+     */
+    faultsAfter(after: bigint, limit: number): { faults: FaultEntry[]; more: boolean } {
+        const list = this.faultList;
+        let lo = 0;
+        let hi = list.length;
+        while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            if (list[mid].reportId <= after) lo = mid + 1;
+            else hi = mid;
+        }
+        const now = nowSeconds();
+        const faults: FaultEntry[] = [];
+        for (let i = lo; i < list.length; i++) {
+            if (list[i].validUntil <= now) continue;
+            if (faults.length === limit) return { faults, more: true };
+            faults.push(list[i]);
+        }
+        return { faults, more: false };
+    }
+
+    /** Forgets reports the chain would refuse now (past their valid-until). */
+    private dropExpiredFaults(): void {
+        const now = nowSeconds();
+        if (this.faultList.some((f) => f.validUntil <= now)) this.faultList = this.faultList.filter((f) => f.validUntil > now);
     }
 
     // ------------------------------------------------------------------ writes
@@ -251,6 +298,7 @@ export class Ledger {
 
     /** Writes a snapshot of the durable state and starts a new log. Called between batches. */
     snapshot(): void {
+        this.dropExpiredFaults();
         const snap: Snapshot = {
             version: 1,
             seq: this.seq,

@@ -8,7 +8,9 @@
  *   GET  /v1/settlement/charge/<escrow>          latest signed cumulative charge
  *   GET  /v1/settlement/payout/<worker account>  latest signed cumulative payout
  *   GET  /v1/settlement                          accounts known to the ledger
- *   GET  /v1/faults, /v1/faults/<report id>      signed fault reports against workers
+ *   GET  /v1/faults[?after=<report id>&limit=N], /v1/faults/<report id>
+ *                               signed fault reports against workers still valid on chain,
+ *                               in report-id order, a page at a time (`more`, `next_after`)
  * A request is counted (write-ahead, fsync) only after its receipt checks out, and before
  * the client sees the end of the answer. A receipt the worker signed that fails the check is
  * reported (proxy/faults.ts) before the client gets the 502.
@@ -62,6 +64,10 @@ interface Upstream {
     res: http.IncomingMessage;
     req: http.ClientRequest;
 }
+
+/** Reports per GET /v1/faults page unless `limit` says otherwise, and the most one may ask for. */
+export const FAULT_PAGE_DEFAULT = 500;
+export const FAULT_PAGE_MAX = 1000;
 
 export class ProxyServer {
     readonly server: http.Server | https.Server;
@@ -155,7 +161,7 @@ export class ProxyServer {
             });
             return;
         }
-        if (url === '/v1/faults' || url.startsWith('/v1/faults/')) return this.faultRoute(url, res);
+        if (url === '/v1/faults' || url.startsWith('/v1/faults/')) return this.faultRoute(url, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), res);
         const m = /^\/v1\/settlement\/(charge|payout)\/([^/]+)$/.exec(url);
         if (m) {
             let addr: Address;
@@ -170,9 +176,22 @@ export class ProxyServer {
         throw new ApiError(404, `no route GET ${url}`, 'invalid_request_error', 'not_found');
     }
 
-    private faultRoute(url: string, res: http.ServerResponse): void {
+    private faultRoute(url: string, query: URLSearchParams, res: http.ServerResponse): void {
         if (url === '/v1/faults') {
-            sendJson(res, 200, { proxy: this.o.config.proxyAddress.toString(), proxy_key: this.o.signer.publicKey.toString('hex'), faults: this.faults.list() });
+            const after = query.get('after') ?? '0';
+            if (!/^\d{1,20}$/.test(after)) throw new ApiError(400, '`after` must be a report id (a decimal integer)', 'invalid_request_error', 'bad_after', 'after');
+            const limitText = query.get('limit') ?? String(FAULT_PAGE_DEFAULT);
+            const limit = /^\d{1,5}$/.test(limitText) ? Number(limitText) : 0;
+            if (limit < 1 || limit > FAULT_PAGE_MAX) throw new ApiError(400, `\`limit\` must be 1 to ${FAULT_PAGE_MAX}`, 'invalid_request_error', 'bad_limit', 'limit');
+            const page = this.faults.page(BigInt(after), limit);
+            const last = page.faults[page.faults.length - 1];
+            sendJson(res, 200, {
+                proxy: this.o.config.proxyAddress.toString(),
+                proxy_key: this.o.signer.publicKey.toString('hex'),
+                faults: page.faults,
+                more: page.more,
+                next_after: last ? last.report_id : after,
+            });
             return;
         }
         const id = url.slice('/v1/faults/'.length);
