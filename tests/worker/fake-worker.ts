@@ -1,7 +1,8 @@
 /**
- * A misbehaving worker for the proxy's receipt checks: a small HTTP server that answers like
- * the reference worker (plain JSON or SSE), reports `key` in GET /v1/worker, and signs its
- * receipts with `signer` (default: that same key) while lying in one way:
+ * A worker under the test's control for the proxy's routing and receipt checks: a small HTTP
+ * server that answers like the reference worker (plain JSON or SSE), reports `key` in
+ * GET /v1/worker, and signs its receipts with `signer` (default: that same key). Honest
+ * unless `lie` names one way to lie:
  *   counts  the signed receipt claims more completion tokens than the usage it reports
  *   result  the signed result hash is not the hash of the answer it sends
  *   request the signed receipt names another request id than the one the proxy sent
@@ -21,6 +22,14 @@ export interface FakeWorker {
     url: string;
     /** Request ids the proxy sent, in arrival order. */
     requestIds: bigint[];
+    /** Completions in progress now. */
+    inflight: number;
+    /** Completions whose caller closed the connection before the answer was complete. */
+    cancelled: number;
+    /** While true, completions get 429 (all sequences and the queue full). */
+    busy: boolean;
+    /** While true, GET /v1/worker fails with 503 (a worker going down). */
+    down: boolean;
     close(): Promise<void>;
 }
 
@@ -29,7 +38,11 @@ export interface FakeWorkerOptions {
     signer?: Ed25519KeyPair;
     modelId: string;
     modelHash: Buffer;
-    lie: Lie;
+    lie?: Lie;
+    /** Hold each answer this long after the request arrived (a slow model). */
+    delayMs?: number;
+    /** In a stream, the time between the answer's text and the end (receipt, usage); default 20 ms. */
+    streamGapMs?: number;
     /** Send the whole stream in one write (a fast answer), instead of the text first. */
     streamAtOnce?: boolean;
     /** Serve HTTPS with `key` as TLS key, as the reference worker's --tls does. */
@@ -40,6 +53,7 @@ const ANSWER = 'a confident answer';
 
 export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
     const requestIds: bigint[] = [];
+    const state = { inflight: 0, cancelled: 0, busy: false, down: false };
     const receiptFor = (proxy: Address, requestId: bigint) => {
         const cell = buildWorkReceipt({
             proxy,
@@ -56,13 +70,29 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
     const usage = { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
         if (req.url === '/v1/worker' || req.url === '/health') {
+            if (state.down) {
+                res.writeHead(503).end('{"error":{"message":"going down"}}');
+                return;
+            }
             res.end(JSON.stringify({ ed25519_public_key: o.key.publicKey.toString('hex'), models: [{ id: o.modelId, model_hash: o.modelHash.toString('hex') }], load: [] }));
             return;
         }
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
-            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean };
+            if (state.busy) {
+                res.writeHead(429, { 'content-type': 'application/json' }).end('{"error":{"message":"busy","type":"rate_limit_error","code":"queue_full"}}');
+                return;
+            }
+            state.inflight++;
+            res.on('close', () => {
+                state.inflight--;
+                if (!res.writableFinished) state.cancelled++;
+            });
+            setTimeout(() => answer(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean }), o.delayMs ?? 0).unref();
+        });
+        const answer = (body: { stream?: boolean }) => {
+            if (res.destroyed) return;
             const requestId = BigInt(req.headers['x-cocoon-request-id'] as string);
             requestIds.push(requestId);
             const receipt = receiptFor(Address.parse(req.headers['x-cocoon-proxy'] as string), requestId);
@@ -87,16 +117,18 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
             event({ ...chunk, choices: [{ index: 0, delta: { role: 'assistant', content: ANSWER }, finish_reason: null }] });
             // The answer reaches the proxy (and its client) before the receipt, as in a real stream.
             setTimeout(() => {
+                if (res.destroyed) return;
                 event({ ...chunk, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], receipt });
                 event({ ...chunk, choices: [], usage });
                 res.end('data: [DONE]\n\n');
-            }, 20);
-        });
+            }, o.streamGapMs ?? 20).unref();
+        };
     };
     const server = o.tls ? https.createServer(tlsServerOptions(tlsCredentials(o.key, 'cocoon-worker')), handler) : http.createServer(handler);
     return new Promise((resolve) =>
         server.listen(0, '127.0.0.1', () =>
-            resolve({
+            resolve(
+                Object.assign(state, {
                 url: `${o.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
                 requestIds,
                 close: () =>
@@ -104,7 +136,8 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
                         server.close(() => r());
                         server.closeAllConnections();
                     }),
-            }),
+                }),
+            ),
         ),
     );
 }

@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Address, Cell } from '@ton/core';
+import { parseChargePayload } from '../../wrappers/payloads';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export { BIN, spawnCli, stop } from '../../worker-reference/launch';
@@ -68,13 +70,24 @@ export function startRecordingRelay(target: number): Promise<RecordingRelay> {
     );
 }
 
-/** Resolves once the proxy at `proxyUrl` reports worker `name` healthy (a failed receipt makes a worker unhealthy until its next health check). */
-export async function workerHealthy(proxyUrl: string, name: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Resolves once the proxy at `proxyUrl` reports worker `name` healthy (a failed receipt makes a
+ * worker unhealthy until its next health check), or unhealthy with `healthy: false`.
+ */
+export async function workerHealthy(proxyUrl: string, name: string, o: { healthy?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const want = o.healthy ?? true;
     const t0 = Date.now();
     for (;;) {
         const ws = (await getJson(`${proxyUrl}/v1/workers`)).workers as Array<{ name: string; healthy: boolean }>;
-        if (ws.find((w) => w.name === name)?.healthy) return;
-        if (Date.now() - t0 > timeoutMs) throw new Error(`${name} did not become healthy`);
+        if (ws.find((w) => w.name === name)?.healthy === want) return;
+        if (Date.now() - t0 > (o.timeoutMs ?? 5000)) throw new Error(`${name} did not become ${want ? 'healthy' : 'unhealthy'}`);
         await new Promise((r) => setTimeout(r, 50));
     }
+}
+
+/** All tokens the proxy at `proxyUrl` has charged `escrow` so far, read from its signed cumulative charge. */
+export async function chargedTokens(proxyUrl: string, escrow: Address): Promise<bigint> {
+    const c = (await getJson(`${proxyUrl}/v1/settlement/charge/${escrow.toString()}`)) as { payload: string };
+    const t = parseChargePayload(Cell.fromBoc(Buffer.from(c.payload, 'base64'))[0]).tokens;
+    return t.prompt + t.cached + t.completion + t.reasoning;
 }

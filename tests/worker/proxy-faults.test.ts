@@ -9,13 +9,13 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Address, Cell } from '@ton/core';
-import { ed25519FromSeed, FaultReason, parseChargePayload, parseFaultReport, verifyCellSignature } from '../../wrappers/payloads';
+import { ed25519FromSeed, FaultReason, parseFaultReport, verifyCellSignature } from '../../wrappers/payloads';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { readRouterFaults } from '../../ops/router-faults';
 import { readSignedFault } from '../../ops/settlement-file';
 import { SignedFaultJson } from '../../worker-reference/proxy/faults';
 import { FakeWorker, Lie, startFakeWorker } from './fake-worker';
-import { getJson, postJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
+import { chargedTokens, getJson, postJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 
 const dir = tmpDir('cocoon-faults-');
@@ -69,11 +69,7 @@ async function faults(): Promise<SignedFaultJson[]> {
     return (await getJson(`${proxy.url}/v1/faults`)).faults as SignedFaultJson[];
 }
 
-async function charged(): Promise<bigint> {
-    const c = (await getJson(`${proxy.url}/v1/settlement/charge/${CLIENT.toString()}`)) as { payload: string };
-    const t = parseChargePayload(Cell.fromBoc(Buffer.from(c.payload, 'base64'))[0]).tokens;
-    return t.prompt + t.cached + t.completion + t.reasoning;
-}
+const charged = () => chargedTokens(proxy.url, CLIENT);
 
 /** A worker marked unhealthy by a bad receipt comes back at its next health check. */
 const healthy = (name: string) => workerHealthy(proxy.url, name);

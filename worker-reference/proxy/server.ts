@@ -55,6 +55,8 @@ class RetryableFailure extends Error {
     constructor(
         message: string,
         readonly markUnhealthy: boolean,
+        /** The worker answered 429: healthy, but its sequences and queue are full. */
+        readonly busy = false,
     ) {
         super(message);
     }
@@ -305,6 +307,7 @@ export class ProxyServer {
         });
         try {
             const tried = new Set<WorkerState>();
+            let busy = 0;
             for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
                 const worker = this.registry.candidates(model, tried).find((w) => sealedFor === undefined || w.config.x25519Key?.toString('hex') === sealedFor);
                 if (!worker) break;
@@ -325,6 +328,7 @@ export class ProxyServer {
                 } catch (e) {
                     if (e instanceof RetryableFailure) {
                         if (e.markUnhealthy) this.registry.markUnhealthy(worker, e.message);
+                        if (e.busy) busy++;
                         log('proxy', 'worker failed, retrying elsewhere', { worker: worker.config.name, request_id: requestId.toString(), reason: e.message });
                         continue;
                     }
@@ -335,6 +339,9 @@ export class ProxyServer {
             }
             if (closed.signal.aborted) return;
             if (!this.registry.knowsModel(model)) throw new ApiError(404, `The model \`${model}\` is not served by any worker of this proxy`, 'invalid_request_error', 'model_not_found', 'model');
+            // Every worker tried was full: a rate limit (clients back off and retry), not an outage.
+            if (busy > 0 && busy === tried.size)
+                throw new ApiError(429, `every worker serving \`${model}\` that was tried (${busy}) is at capacity; retry shortly`, 'rate_limit_exceeded', 'workers_busy');
             throw new ApiError(503, `no healthy worker could serve \`${model}\` right now; retry later`, 'server_error', 'no_worker_available');
         } finally {
             release();
@@ -364,7 +371,7 @@ export class ProxyServer {
                     const status = res.statusCode ?? 0;
                     if (status === 429 || status >= 500) {
                         res.resume();
-                        reject(new RetryableFailure(`worker answered HTTP ${status}`, status >= 500));
+                        reject(new RetryableFailure(`worker answered HTTP ${status}`, status >= 500, status === 429));
                         return;
                     }
                     resolve({ res, req });
