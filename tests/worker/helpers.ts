@@ -91,3 +91,20 @@ export async function chargedTokens(proxyUrl: string, escrow: Address): Promise<
     const t = parseChargePayload(Cell.fromBoc(Buffer.from(c.payload, 'base64'))[0]).tokens;
     return t.prompt + t.cached + t.completion + t.reasoning;
 }
+
+/**
+ * The sum of the samples of metric `name` whose labels include `labels`, read from the
+ * Prometheus text at `url` (GET /metrics); 0 when none matches.
+ */
+export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const r = await fetch(`${url}/metrics`);
+    if (r.status !== 200) throw new Error(`GET ${url}/metrics: HTTP ${r.status}`);
+    let sum = 0;
+    for (const line of (await r.text()).split('\n')) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+        if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+    }
+    return sum;
+}

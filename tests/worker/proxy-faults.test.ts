@@ -15,7 +15,7 @@ import { readRouterFaults } from '../../ops/router-faults';
 import { readSignedFault } from '../../ops/settlement-file';
 import { SignedFaultJson } from '../../worker-reference/proxy/faults';
 import { FakeWorker, Lie, startFakeWorker } from './fake-worker';
-import { chargedTokens, getJson, postJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
+import { chargedTokens, getJson, metric, postJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 
 const dir = tmpDir('cocoon-faults-');
@@ -164,6 +164,11 @@ describe('proxy router: fault reports against workers', () => {
         const ids = list.map((f) => BigInt(f.report_id));
         expect(ids[1]).toBeGreaterThan(ids[0]);
         expect(ids[2]).toBeGreaterThan(ids[1]);
+        // Counted in the metrics by worker and reason, and as attempts whose receipt failed.
+        expect(await metric(proxy.url, 'cocoon_proxy_fault_reports_total')).toBe(3);
+        expect(await metric(proxy.url, 'cocoon_proxy_fault_reports_total', { worker: 'streamer', reason: 'ResultMismatch' })).toBe(1);
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_attempts_total', { worker: 'misnamer', outcome: 'invalid_receipt' })).toBe(1);
+        expect(await metric(proxy.url, 'cocoon_proxy_fault_reports_kept')).toBe(3);
     });
 
     it('files nothing for a receipt that does not verify with the worker key (anyone could forge it)', async () => {

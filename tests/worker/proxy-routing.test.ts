@@ -9,7 +9,7 @@ import { Address } from '@ton/core';
 import { ed25519FromSeed } from '../../wrappers/payloads';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 import { FakeWorker, startFakeWorker } from './fake-worker';
-import { chargedTokens, getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
+import { chargedTokens, getJson, metric, spawnCli, Spawned, stop, tmpDir, workerHealthy } from './helpers';
 
 const dir = tmpDir('cocoon-routing-');
 const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
@@ -100,6 +100,10 @@ describe('proxy router: picking a worker', () => {
             expect(err.code).toBe('workers_busy');
             expect(err.message).toMatch(/every worker serving `alpha` that was tried \(2\) is at capacity; retry shortly/);
             expect(await chargedTokens(proxy.url, CLIENT)).toBe(charged);
+            // a1 refused the last request and one or both of the first two (whichever tried it first)
+            expect(await metric(proxy.url, 'cocoon_proxy_worker_attempts_total', { worker: 'a1', outcome: 'busy' })).toBeGreaterThanOrEqual(2);
+            expect(await metric(proxy.url, 'cocoon_proxy_worker_attempts_total', { worker: 'a2', outcome: 'busy' })).toBe(1);
+            expect(await metric(proxy.url, 'cocoon_proxy_http_responses_total', { route: '/v1/chat/completions', status: '429' })).toBe(1);
         } finally {
             fakes.a1.busy = false;
             fakes.a2.busy = false;
@@ -113,6 +117,8 @@ describe('proxy router: picking a worker', () => {
         fakes.a2.down = true;
         try {
             await workerHealthy(proxy.url, 'a2', { healthy: false });
+            expect(await metric(proxy.url, 'cocoon_proxy_worker_healthy', { worker: 'a2' })).toBe(0);
+            expect(await metric(proxy.url, 'cocoon_proxy_worker_healthy', { worker: 'a1' })).toBe(1);
             const before = requestsOf();
             expect((await Promise.all([chat('alpha'), chat('alpha')])).map((r) => r.status)).toEqual([200, 200]);
             expect(requestsOf()).toEqual({ ...before, a1: before.a1 + 2 });
@@ -136,6 +142,15 @@ describe('proxy router: picking a worker', () => {
             fakes.b1.down = false;
         }
         await workerHealthy(proxy.url, 'b1');
+    });
+});
+
+describe('proxy router: metrics', () => {
+    it('counts the tokens it charged (all of them, this proxy having started empty) and every answered attempt', async () => {
+        expect(await metric(proxy.url, 'cocoon_proxy_charged_tokens_total')).toBe(Number(await chargedTokens(proxy.url, CLIENT)));
+        const answered = await metric(proxy.url, 'cocoon_proxy_worker_attempts_total', { outcome: 'answered' });
+        expect(answered).toBe(Object.values(fakes).reduce((n, f) => n + f.requestIds.length, 0));
+        expect(await metric(proxy.url, 'cocoon_proxy_ledger_records')).toBeGreaterThanOrEqual(answered);
     });
 });
 

@@ -15,7 +15,7 @@ import { readGgufHeader } from '../../worker-reference/gguf/reader';
 import { GgufValue, GgufValueType } from '../../worker-reference/gguf/format';
 import { writeGguf } from '../../worker-reference/gguf/writer';
 import { generateModel } from '../../worker-reference/model/generate';
-import { FAST_WORKER, getJson, postJson, runCli, spawnCli, Spawned, stop, tmpDir } from './helpers';
+import { FAST_WORKER, getJson, metric, postJson, runCli, spawnCli, Spawned, stop, tmpDir } from './helpers';
 
 const dir = tmpDir('cocoon-worker-');
 const model = path.join(dir, 'tiny.gguf');
@@ -226,6 +226,31 @@ describe('worker: OpenAI-compatible API', () => {
         const cancelled = [...worker.stderr().matchAll(/request cancelled by client .*completion_tokens=(\d+)/g)].map((m) => Number(m[1]));
         expect(cancelled.length).toBeGreaterThanOrEqual(2);
         for (const n of cancelled) expect(n).toBeLessThan(400);
+        expect(await metric(worker.url, 'cocoon_worker_completions_total', { finish: 'cancelled' })).toBe(cancelled.length);
+    });
+
+    it('serves Prometheus metrics: completions by how they ended, tokens by kind as the receipt counts them, load, answers by status', async () => {
+        const m = (name: string, labels: Record<string, string> = {}) => metric(worker.url, name, labels);
+        const before = {
+            done: await m('cocoon_worker_completions_total', { model: 'tiny', stream: 'false' }),
+            prompt: await m('cocoon_worker_tokens_total', { model: 'tiny', kind: 'prompt' }),
+            completion: await m('cocoon_worker_tokens_total', { model: 'tiny', kind: 'completion' }),
+            ok: await m('cocoon_worker_http_responses_total', { route: '/v1/chat/completions', status: '200' }),
+            bad: await m('cocoon_worker_http_responses_total', { route: '/v1/chat/completions', status: '400' }),
+            ttft: await m('cocoon_worker_time_to_first_token_seconds_count', { model: 'tiny' }),
+        };
+        const r = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'count me' }], max_tokens: 7 });
+        expect((await postJson(`${worker.url}/v1/chat/completions`, { model: 'tiny' })).status).toBe(400);
+        expect(await m('cocoon_worker_completions_total', { model: 'tiny', stream: 'false' })).toBe(before.done + 1);
+        expect(await m('cocoon_worker_tokens_total', { model: 'tiny', kind: 'prompt' })).toBe(before.prompt + (r.usage?.prompt_tokens ?? NaN));
+        expect(await m('cocoon_worker_tokens_total', { model: 'tiny', kind: 'completion' })).toBe(before.completion + (r.usage?.completion_tokens ?? NaN));
+        expect(await m('cocoon_worker_http_responses_total', { route: '/v1/chat/completions', status: '200' })).toBe(before.ok + 1);
+        expect(await m('cocoon_worker_http_responses_total', { route: '/v1/chat/completions', status: '400' })).toBe(before.bad + 1);
+        expect(await m('cocoon_worker_time_to_first_token_seconds_count', { model: 'tiny' })).toBe(before.ttft + 1);
+        expect(await m('cocoon_worker_requests', { model: 'tiny', state: 'capacity' })).toBe(2);
+        expect(await m('cocoon_worker_requests', { model: 'tiny', state: 'active' })).toBe(0);
+        expect(await m('cocoon_worker_info', { backend: 'cpu', model: 'tiny', model_hash: modelHash })).toBe(1);
+        expect(await m('cocoon_worker_process_resident_memory_bytes')).toBeGreaterThan(10e6);
     });
 });
 

@@ -21,7 +21,7 @@ receipt, keeps per-escrow charges and per-worker-account payouts in a write-ahea
 (fsync before an answer completes) and serves signed cumulative charge / payout payloads.
 A receipt the worker signed that fails the check is answered 502 and reported: a fault
 report signed for the worker's Provider (workers[].provider / providerSeqno), served at
-GET /v1/faults.
+GET /v1/faults. Prometheus metrics at GET /metrics.
 
   --config FILE   JSON config: proxyAddress, keySeed, dataDir, workers[], prices, escrows
                   (with each escrow's secretHash), escrowCacheMs, escrowRefreshMinMs,

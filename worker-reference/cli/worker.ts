@@ -14,7 +14,8 @@ import { WorkerServer, WorkerTlsOptions } from '../worker/server';
 const HELP = `Usage: cocoon-worker --model FILE [--model ID=FILE ...] --port N [options]
 
 Serves GGUF models with llama.cpp (node-llama-cpp) behind an OpenAI-compatible API
-(GET /v1/models, POST /v1/chat/completions, GET /v1/worker, GET /health). Every answer
+(GET /v1/models, POST /v1/chat/completions, GET /v1/worker, GET /health, and Prometheus
+metrics at GET /metrics). Every answer
 carries a work receipt signed with the worker's Ed25519 key; sealed requests are decrypted
 with its X25519 key and answered encrypted to the client's key.
 

@@ -5,6 +5,7 @@
  *   GET  /v1/models             models of healthy workers
  *   GET  /v1/workers            workers with their keys (clients seal prompts to x25519)
  *   GET  /health
+ *   GET  /metrics               Prometheus metrics (proxy/metrics.ts)
  *   GET  /v1/settlement/charge/<escrow>          latest signed cumulative charge
  *   GET  /v1/settlement/payout/<worker account>  latest signed cumulative payout
  *   GET  /v1/settlement                          accounts known to the ledger
@@ -24,11 +25,13 @@ import { ApiError, drainServer, log, parseJsonObject, readBody, sendError, sendJ
 import { Ed25519Signer } from '../crypto/ed25519';
 import { tlsCredentials } from '../crypto/tls-link';
 import { ProxyConfig } from './config';
+import { faultReasonName } from '../../wrappers/payloads';
 import { ApiKeyFormatError, parseEscrowApiKey, secretMatches } from '../../wrappers/escrowSecret';
 import { EscrowReader, EscrowState } from './escrow';
 import { EscrowCache } from './escrow-cache';
 import { FaultReporter } from './faults';
 import { Ledger } from './ledger';
+import { ProxyMetrics } from './metrics';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { requestModule, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
@@ -80,13 +83,16 @@ export class ProxyServer {
     private readonly reserved = new Map<string, bigint>();
     /** Escrow state, read through the cache (config escrowCacheMs / escrowRefreshMinMs). */
     readonly escrows: EscrowCache;
+    readonly metrics: ProxyMetrics;
 
     constructor(private readonly o: ProxyServerOptions) {
         this.escrows = new EscrowCache(o.escrows, { ttlMs: o.config.escrowCacheMs, refreshMinMs: o.config.escrowRefreshMinMs, now: o.now });
         this.registry = new WorkerRegistry(o.config.workers, tlsCredentials(o.signer.keyPair, 'cocoon-proxy'));
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
+        this.metrics = new ProxyMetrics(this.registry, o.ledger);
         const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+            this.metrics.count(req, res);
             this.route(req, res).catch((e: unknown) => {
                 if (!(e instanceof ApiError)) log('proxy', 'request failed', { error: e instanceof Error ? e.message : String(e) });
                 sendError(res, e);
@@ -132,6 +138,7 @@ export class ProxyServer {
             sendJson(res, 200, { status: 'ok', workers: this.registry.workers.filter((w) => w.healthy).length, ledger_records: this.o.ledger.recordCount });
             return;
         }
+        if (url === '/metrics') return this.metrics.send(res);
         if (url === '/v1/models') {
             const seen = new Map<string, string>();
             for (const w of this.registry.workers) if (w.healthy) for (const [id, hash] of w.models) seen.set(id, hash);
@@ -318,6 +325,7 @@ export class ProxyServer {
                     const up = await this.forward(worker, requestId, payload, closed.signal);
                     if (up.res.statusCode !== 200) {
                         // A client error from the worker is the client's: pass it through, uncharged.
+                        this.metrics.attempt(worker.config.name, 'client_error');
                         await this.passThrough(up.res, res);
                         return;
                     }
@@ -329,6 +337,7 @@ export class ProxyServer {
                     if (e instanceof RetryableFailure) {
                         if (e.markUnhealthy) this.registry.markUnhealthy(worker, e.message);
                         if (e.busy) busy++;
+                        this.metrics.attempt(worker.config.name, e.busy ? 'busy' : 'failed');
                         log('proxy', 'worker failed, retrying elsewhere', { worker: worker.config.name, request_id: requestId.toString(), reason: e.message });
                         continue;
                     }
@@ -414,6 +423,8 @@ export class ProxyServer {
             tokens,
             resultHash: resultHash.toString('hex'),
         });
+        this.metrics.attempt(ctx.worker.config.name, 'answered');
+        this.metrics.charged(tokens);
     }
 
     /** A receipt failed the check: report the worker when its own key signed it, then refuse the answer. */
@@ -424,11 +435,12 @@ export class ProxyServer {
             log('proxy', 'fault not reported: the link to this worker is plain HTTP to another host, so the answer may have been altered on the way', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString() });
         else if (e.fault !== undefined) {
             try {
-                await this.faults.file(ctx.worker.config, ctx.requestId, e.fault, why);
+                if (await this.faults.file(ctx.worker.config, ctx.requestId, e.fault, why)) this.metrics.fault(ctx.worker.config.name, faultReasonName(e.fault));
             } catch (err) {
                 log('proxy', 'fault report could not be recorded', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString(), error: err instanceof Error ? err.message : String(err) });
             }
         }
+        this.metrics.attempt(ctx.worker.config.name, 'invalid_receipt');
         log('proxy', 'receipt rejected, request not charged', { worker: ctx.worker.config.name, request_id: ctx.requestId.toString(), reason: why });
         this.registry.markUnhealthy(ctx.worker, `invalid receipt: ${why}`);
         return new ApiError(502, `the worker's answer failed verification (${why}); you are not charged`, 'server_error', 'invalid_receipt');

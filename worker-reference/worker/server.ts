@@ -3,6 +3,7 @@
  *   GET  /v1/models            models served (id, SHA-256 of the GGUF)
  *   GET  /v1/worker            identity (Ed25519 + X25519 public keys), backend, load
  *   GET  /health               liveness and load, for proxies' health checks
+ *   GET  /metrics              Prometheus metrics (worker/metrics.ts)
  *   POST /v1/chat/completions  chat completion, plain or sealed, streaming or not, with a
  *                              signed work receipt in every answer
  * Answers and prompts are never logged; logs carry ids, token counts and timings only.
@@ -22,6 +23,7 @@ import { peerEd25519Key, TlsCredentials, tlsServerOptions } from '../crypto/tls-
 import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
 import { GenerateResult, ModelEngine, TokenUsage } from './engine';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
+import { WorkerMetrics } from './metrics';
 import { ClaimedRequestIds } from './request-ids';
 
 /**
@@ -75,10 +77,13 @@ export class WorkerServer {
     readonly server: http.Server | https.Server;
     private requests = 0;
     private readonly signer: Ed25519Signer;
+    readonly metrics: WorkerMetrics;
 
     constructor(private readonly o: WorkerServerOptions) {
         this.signer = new Ed25519Signer(o.identity.ed25519);
+        this.metrics = new WorkerMetrics(o.engines, o.backend);
         const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+            this.metrics.count(req, res);
             this.route(req, res).catch((e: unknown) => {
                 if (!(e instanceof ApiError)) log('worker', 'request failed', { error: e instanceof Error ? e.message : String(e) });
                 sendError(res, e);
@@ -135,6 +140,7 @@ export class WorkerServer {
             sendJson(res, 200, { status: 'ok', load: this.load() });
             return;
         }
+        if (req.method === 'GET' && url === '/metrics') return this.metrics.send(res);
         if (req.method === 'GET' && url === '/v1/worker') {
             sendJson(res, 200, {
                 ed25519_public_key: this.o.identity.ed25519.publicKey.toString('hex'),
@@ -310,6 +316,7 @@ export class WorkerServer {
             throw e;
         }
         const ms = performance.now() - started;
+        this.metrics.completion({ model: engine.id, stream: request.stream, sealed: !!sealer, finish: result.cancelled ? 'cancelled' : result.finishReason, usage: result.usage, firstTokenMs: result.firstTokenMs, ms });
         if (result.cancelled) {
             log('worker', 'request cancelled by client', { n, request_id: ctx.requestId.toString(), completion_tokens: result.usage.completion });
             return;
