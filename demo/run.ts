@@ -41,10 +41,8 @@ import { spawnCli, Spawned, stop } from '../worker-reference/launch';
 import { parseProxyConfig } from '../worker-reference/proxy/config';
 import { Ledger } from '../worker-reference/proxy/ledger';
 import { ProxyServer } from '../worker-reference/proxy/server';
-import { SseParser } from '../worker-reference/proxy/sse';
-import { sealChatRequest, SealedAnswerReader } from '../worker-reference/client/sealed-client';
+import { chatThroughProxy, ChatOutcome } from '../worker-reference/client/chat';
 import { apiKeyMatches, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders } from '../worker-reference/client/api-key';
-import { SealedPiece } from '../worker-reference/crypto/seal';
 import { AllowList, defaultParams } from '../wrappers/Root';
 import { Proxy } from '../wrappers/Proxy';
 import { JobEscrow } from '../wrappers/JobEscrow';
@@ -83,60 +81,9 @@ function mrTdOf(name: string): Buffer {
     return createHash('sha384').update(`cocoon demo image: ${name}`).digest();
 }
 
-interface Answer {
-    text: string;
-    usage: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number }; completion_tokens_details?: { reasoning_tokens?: number } };
-    receipt: { boc: string; signature: string; request_id: string };
-}
-
-/** One sealed, streamed chat completion through the proxy with the client's API key; returns the decrypted answer. */
-async function askSealed(proxyUrl: string, apiKey: string, worker: NodeIdentity, prompt: string): Promise<Answer> {
-    const sealed = sealChatRequest(worker.x25519.publicKey, { messages: [{ role: 'user', content: prompt }] });
-    const r = await fetch(`${proxyUrl}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...proxyAuthHeaders(apiKey) },
-        body: JSON.stringify({
-            model: 'tiny',
-            max_tokens: MAX_TOKENS,
-            temperature: 0.7,
-            stream: true,
-            stream_options: { include_usage: true },
-            sealed_for: hex(worker.x25519.publicKey),
-            ...sealed.body,
-        }),
-    });
-    if (r.status !== 200 || !r.body) throw new Error(`proxy answered HTTP ${r.status}: ${await r.text()}`);
-    const reader = new SealedAnswerReader(sealed.replyKeys);
-    const sse = new SseParser();
-    const dec = new TextDecoder();
-    let usage: Answer['usage'] | undefined;
-    let receipt: Answer['receipt'] | undefined;
-    let done = false;
-    const body = r.body.getReader();
-    for (;;) {
-        const { value, done: end } = await body.read();
-        if (end) break;
-        for (const data of sse.push(dec.decode(value, { stream: true }))) {
-            if (data === '[DONE]') {
-                done = true;
-                continue;
-            }
-            const chunk = JSON.parse(data) as {
-                error?: { message: string };
-                choices?: Array<{ delta?: { sealed?: SealedPiece } }>;
-                usage?: Answer['usage'];
-                receipt?: Answer['receipt'];
-            };
-            if (chunk.error) throw new Error(`stream error: ${chunk.error.message}`);
-            const piece = chunk.choices?.[0]?.delta?.sealed;
-            if (piece) reader.push(piece);
-            if (chunk.usage) usage = chunk.usage;
-            if (chunk.receipt) receipt = chunk.receipt;
-        }
-    }
-    if (!done) throw new Error('the stream ended without [DONE]');
-    if (!usage || !receipt) throw new Error('the stream carried no usage or no receipt');
-    return { text: reader.answer, usage, receipt };
+/** One sealed, streamed chat completion through the proxy with the client's API key, its receipt checked. */
+function askSealed(proxyUrl: string, apiKey: string, prompt: string): Promise<ChatOutcome> {
+    return chatThroughProxy({ proxy: proxyUrl, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: prompt }], maxTokens: MAX_TOKENS, temperature: 0.7 });
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -299,17 +246,19 @@ async function main(): Promise<void> {
         if (bare.status !== 401 || wrong.status !== 401) throw new Error(`the escrow's address alone got HTTP ${bare.status}, a wrong secret HTTP ${wrong.status}; expected 401 for both`);
         say('the escrow address alone, or with a wrong secret, is refused (HTTP 401): nobody else can spend this escrow');
         const totals: TokenCounts = { prompt: 0n, cached: 0n, completion: 0n, reasoning: 0n };
-        let lastReceipt: Answer['receipt'] | undefined;
+        let lastReceipt: ChatOutcome['receipt'] | undefined;
         const t0 = performance.now();
         for (const prompt of PROMPTS) {
-            const a = await askSealed(proxyUrl, escrow.apiKey, workerId, prompt);
-            totals.prompt += BigInt(a.usage.prompt_tokens - (a.usage.prompt_tokens_details?.cached_tokens ?? 0));
-            totals.cached += BigInt(a.usage.prompt_tokens_details?.cached_tokens ?? 0);
-            totals.completion += BigInt(a.usage.completion_tokens - (a.usage.completion_tokens_details?.reasoning_tokens ?? 0));
-            totals.reasoning += BigInt(a.usage.completion_tokens_details?.reasoning_tokens ?? 0);
+            const a = await askSealed(proxyUrl, escrow.apiKey, prompt);
+            if (a.worker.ed25519_public_key !== hex(workerId.ed25519.publicKey)) throw new Error('the receipt was signed by another worker than the one registered');
+            totals.prompt += a.tokens.prompt - a.tokens.cached;
+            totals.cached += a.tokens.cached;
+            totals.completion += a.tokens.completion - a.tokens.reasoning;
+            totals.reasoning += a.tokens.reasoning;
             lastReceipt = a.receipt;
-            say(`"${prompt}" → ${JSON.stringify(a.text.slice(0, 60))}${a.text.length > 60 ? '…' : ''} (${a.usage.completion_tokens} tokens, receipt #${a.receipt.request_id})`);
+            say(`"${prompt}" → ${JSON.stringify(a.text.slice(0, 60))}${a.text.length > 60 ? '…' : ''} (${a.tokens.completion} tokens, receipt #${a.requestId} checked)`);
         }
+        say(`the client checked every receipt: signed by the registered worker key, hashing the sealed answer it received, counting the tokens it was told`);
         const inferenceSeconds = (performance.now() - t0) / 1000;
         const completionTokens = Number(totals.completion + totals.reasoning);
         say(`${PROMPTS.length} sealed requests, ${completionTokens} completion tokens in ${inferenceSeconds.toFixed(2)} s (${(completionTokens / inferenceSeconds).toFixed(0)} tokens/s end to end)`);

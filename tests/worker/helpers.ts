@@ -16,10 +16,16 @@ export function tmpDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** Runs a CLI to completion. */
-export function runCli(bin: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+/** Runs a CLI to completion (`input`: its standard input, else none; `env`: added to this process's). */
+export function runCli(
+    bin: string,
+    args: string[],
+    timeoutMs = 60_000,
+    o: { input?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-        const proc = spawn(process.execPath, [path.join(BIN, bin), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const proc = spawn(process.execPath, [path.join(BIN, bin), ...args], { stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+        if (o.input !== undefined) proc.stdin?.end(o.input);
         let stdout = '';
         let stderr = '';
         proc.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));

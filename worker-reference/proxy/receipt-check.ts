@@ -6,7 +6,7 @@
  * fault reason the proxy reports on chain (proxy/faults.ts).
  */
 import { Address } from '@ton/core';
-import { FaultReason, TokenCounts } from '../../wrappers/payloads';
+import { FaultReason, TokenCounts, WorkReceipt } from '../../wrappers/payloads';
 import { openReceipt, ReceiptJson } from '../worker/receipt';
 import { WorkerState } from './registry';
 
@@ -50,8 +50,17 @@ export function checkReceipt(args: {
     if (!r.proxy.equals(args.proxy)) throw new ReceiptError('receipt names another proxy', FaultReason.WrongRequest);
     if (r.requestId !== args.requestId) throw new ReceiptError(`receipt is for request ${r.requestId}, expected ${args.requestId}`, FaultReason.WrongRequest);
     if (!args.worker.config.modelHashes.has(r.modelHash.toString('hex'))) throw new ReceiptError('receipt names a model not allowed for this worker', FaultReason.ModelNotAllowed);
-    if (!r.resultHash.equals(args.resultHash)) throw new ReceiptError('receipt result hash does not match the answer forwarded', FaultReason.ResultMismatch);
-    const u = args.usage;
+    return checkAnswer(r, args.usage, args.resultHash);
+}
+
+/**
+ * What anyone holding the answer can check of a receipt whose signature verified (the proxy,
+ * and a client through client/chat.ts): it hashes the answer received and counts exactly the
+ * tokens `usage` reports. Returns the counts.
+ */
+export function checkAnswer(r: WorkReceipt, usage: UsageJson | undefined, resultHash: Buffer): TokenCounts {
+    if (!r.resultHash.equals(resultHash)) throw new ReceiptError('receipt result hash does not match the answer forwarded', FaultReason.ResultMismatch);
+    const u = usage;
     if (!u) throw new ReceiptError('answer has no usage', FaultReason.WrongCounts);
     const reported: TokenCounts = {
         prompt: count(u.prompt_tokens),

@@ -1,0 +1,173 @@
+/**
+ * The client side: `cocoon-chat` and client/chat.ts against a real proxy in front of a real
+ * worker (tiny model, CPU). The answer streams, sealed when asked; the client checks the work
+ * receipt itself, so a host in the middle that alters the answer or its token counts is
+ * caught even though the proxy's own check passed.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { Address } from '@ton/core';
+import { chatThroughProxy } from '../../worker-reference/client/chat';
+import { escrowSecretHash, formatEscrowApiKey, secretHashBytes } from '../../worker-reference/client/api-key';
+import { sha256File } from '../../worker-reference/common/hash';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { generateModel } from '../../worker-reference/model/generate';
+import { chargedTokens, FAST_WORKER, runCli, spawnCli, Spawned, stop, tmpDir } from './helpers';
+
+const dir = tmpDir('cocoon-chat-');
+const model = path.join(dir, 'tiny.gguf');
+const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
+const CLIENT = addr(1);
+const SECRET = Buffer.alloc(32, 0xc1);
+const API_KEY = formatEscrowApiKey(CLIENT, SECRET);
+const WORKER_SEED = Buffer.alloc(32, 21);
+const workerKey = identityFromSeed(WORKER_SEED).ed25519.publicKey.toString('hex');
+
+let worker: Spawned;
+let proxy: Spawned;
+
+/** A host between client and proxy that rewrites answers on the way (what TLS to the proxy prevents). */
+function startTamperingRelay(target: string, tamper: (body: string) => string): Promise<{ url: string; close: () => void }> {
+    const server = http.createServer(async (req, res) => {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>;
+        const up = await fetch(`${target}${req.url}`, { method: req.method, headers, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined });
+        const text = await up.text();
+        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' });
+        res.end(req.url === '/v1/chat/completions' ? tamper(text) : text);
+    });
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() })));
+}
+
+beforeAll(async () => {
+    generateModel(model, 'tiny', 3);
+    worker = await spawnCli('cocoon-worker.js', ['--model', model, '--port', '0', ...FAST_WORKER, '--key-seed', WORKER_SEED.toString('hex')]);
+    const x25519 = identityFromSeed(WORKER_SEED).x25519.publicKey.toString('hex');
+    const config = path.join(dir, 'proxy.json');
+    fs.writeFileSync(
+        config,
+        JSON.stringify({
+            proxyAddress: addr(100).toString(),
+            keySeed: Buffer.alloc(32, 22).toString('hex'),
+            dataDir: path.join(dir, 'data'),
+            workers: [{ name: 'gpu-1', endpoint: worker.url, ed25519Key: workerKey, x25519Key: x25519, modelHashes: [sha256File(model).toString('hex')], workerAccount: addr(200).toString() }],
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(SECRET)).toString('hex') } },
+        }),
+    );
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+}, 60_000);
+
+afterAll(async () => {
+    await stop(proxy);
+    await stop(worker);
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const SUMMARY = /\[tiny: (\d+) prompt tokens \((\d+) cached\), (\d+) completion \(0 reasoning\) · (answered by|sealed to) worker gpu-1 \([0-9a-f]{16}…\) · receipt #\d+ checked\]/;
+
+describe('cocoon-chat', () => {
+    it('streams the answer to stdout and says on stderr what was charged and that the receipt checked out', async () => {
+        const before = await chargedTokens(proxy.url, CLIENT).catch(() => 0n);
+        const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--prompt', 'What is TON?', '--max-tokens', '6', '--temperature', '0']);
+        expect(r.stderr).toMatch(SUMMARY);
+        expect(r.code).toBe(0);
+        expect(r.stdout.trim().length).toBeGreaterThan(0);
+        const [, prompt, cached, completion, how] = SUMMARY.exec(r.stderr) as RegExpExecArray;
+        expect(how).toBe('answered by');
+        expect(Number(completion)).toBe(6);
+        // What the proxy charged is what the client was told, token for token.
+        expect(await chargedTokens(proxy.url, CLIENT)).toBe(before + BigInt(Number(prompt) + Number(cached) + Number(completion)));
+    });
+
+    it('seals the prompt to the worker (the proxy never sees it) and opens the sealed answer', async () => {
+        const secret = 'BLUEBERRY-4410 is my code';
+        const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--seal', '--prompt', secret, '--max-tokens', '5', '--receipt'], 60_000, { env: { COCOON_API_KEY: API_KEY } });
+        expect(r.code).toBe(0);
+        expect(r.stderr).toMatch(SUMMARY);
+        expect(SUMMARY.exec(r.stderr)?.[4]).toBe('sealed to');
+        expect(r.stdout.trim().length).toBeGreaterThan(0);
+        expect(JSON.parse(r.stderr.slice(r.stderr.indexOf('{')))).toMatchObject({ worker_key: workerKey });
+        expect(proxy.stderr()).not.toContain('BLUEBERRY');
+        expect(worker.stderr()).not.toContain('BLUEBERRY');
+    });
+
+    it('reads the prompt from standard input, with a system message', async () => {
+        const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--system', 'Be brief.', '--max-tokens', '3'], 60_000, { input: 'Tell me about the network.\n' });
+        expect(r.code).toBe(0);
+        expect(r.stderr).toMatch(SUMMARY);
+    });
+
+    it("fails with the proxy's reason (exit 1) for a wrong secret or a model nobody serves", async () => {
+        const wrong = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', formatEscrowApiKey(CLIENT, Buffer.alloc(32, 0xee)), '--prompt', 'hi']);
+        expect(wrong.code).toBe(1);
+        expect(wrong.stderr).toMatch(/error: the proxy answered HTTP 401: /);
+        const gone = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--model', 'gamma', '--prompt', 'hi']);
+        expect(gone.code).toBe(1);
+        expect(gone.stderr).toMatch(/error: the proxy answered HTTP 404: The model `gamma` is not served/);
+    });
+
+    it('refuses bad arguments before sending anything (exit 2), and prints --help', async () => {
+        const cases: Array<[string[], RegExp]> = [
+            [['--prompt', 'hi'], /--proxy URL is required/],
+            [['--proxy', proxy.url, '--prompt', 'hi'], /give the API key with --api-key or COCOON_API_KEY/],
+            [['--proxy', proxy.url, '--api-key', 'not-a-key', '--prompt', 'hi'], /error: .*key/],
+            [['--proxy', proxy.url, '--api-key', API_KEY, '--proxy-key', 'ab'.repeat(32), '--prompt', 'hi'], /the --proxy URL must be https:\/\//],
+            [['--proxy', proxy.url, '--api-key', API_KEY, '--temperature', 'hot', '--prompt', 'hi'], /--temperature must be a number from 0 to 2/],
+            [['--proxy', proxy.url, '--api-key', API_KEY], /the prompt is empty/],
+        ];
+        for (const [args, why] of cases) {
+            const r = await runCli('cocoon-chat.js', args);
+            expect(r.stderr).toMatch(why);
+            expect(r.code).toBe(2);
+        }
+        const help = await runCli('cocoon-chat.js', ['--help']);
+        expect(help.code).toBe(0);
+        expect(help.stdout).toMatch(/Usage: cocoon-chat --proxy URL/);
+    });
+});
+
+describe('client/chat.ts: the client checks the receipt itself', () => {
+    const ask = (url: string) => chatThroughProxy({ proxy: url, apiKey: API_KEY, messages: [{ role: 'user', content: 'Count to three.' }], maxTokens: 8, temperature: 0 });
+
+    it('accepts what the proxy forwards untouched', async () => {
+        const relay = await startTamperingRelay(proxy.url, (body) => body);
+        try {
+            const a = await ask(relay.url);
+            expect(a.tokens.completion).toBe(8n);
+            expect(a.worker.ed25519_public_key).toBe(workerKey);
+        } finally {
+            relay.close();
+        }
+    });
+
+    it('refuses an answer altered on the way: its result hash no longer matches', async () => {
+        const relay = await startTamperingRelay(proxy.url, (body) => body.replace(/"content":"([^"\\])/, (_m, c: string) => `"content":"${c === 'Z' ? 'Y' : 'Z'}`));
+        try {
+            await expect(ask(relay.url)).rejects.toThrow(/receipt result hash does not match the answer/);
+        } finally {
+            relay.close();
+        }
+    });
+
+    it('refuses token counts altered on the way', async () => {
+        const relay = await startTamperingRelay(proxy.url, (body) => body.replace(/"completion_tokens":(\d+)/, (_m, n: string) => `"completion_tokens":${Number(n) - 1}`));
+        try {
+            await expect(ask(relay.url)).rejects.toThrow(/receipt completion tokens 8 differ from usage 7/);
+        } finally {
+            relay.close();
+        }
+    });
+
+    it('refuses a receipt signed by a key the proxy does not list', async () => {
+        const stranger = identityFromSeed(Buffer.alloc(32, 99)).ed25519.publicKey.toString('hex');
+        const relay = await startTamperingRelay(proxy.url, (body) => body.replace(/"worker_key":"[0-9a-f]{64}"/, `"worker_key":"${stranger}"`));
+        try {
+            await expect(ask(relay.url)).rejects.toThrow(/the receipt names worker key [0-9a-f]{64}, which the proxy does not list for tiny/);
+        } finally {
+            relay.close();
+        }
+    });
+});

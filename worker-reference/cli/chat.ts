@@ -1,0 +1,102 @@
+/**
+ * cocoon-chat: one chat completion through a Cocoon proxy from the command line, streamed to
+ * stdout, sealed to the worker when asked, its work receipt checked (client/chat.ts).
+ */
+import * as fs from 'node:fs';
+import { parseEscrowApiKey } from '../../wrappers/escrowSecret';
+import { ChatMessage } from '../worker/chat-request';
+import { chatThroughProxy } from '../client/chat';
+import { intArg, one, parseArgs, runMain } from './args';
+
+const HELP = `Usage: cocoon-chat --proxy URL [--prompt TEXT] [options]
+
+Sends one chat completion through a Cocoon proxy and prints the answer to stdout as it
+streams. The prompt is --prompt, or standard input when it is absent. At the end a line on
+stderr says what was charged and who answered: the work receipt was checked (signed by a
+worker the proxy lists, for the model asked, hashing exactly the answer received and
+counting exactly the tokens reported), or the command fails.
+
+  --proxy URL          the proxy's base URL (http:// or https://)
+  --proxy-key HEX      the proxy's Ed25519 enclave key: its TLS certificate must carry it
+                       (a proxy started with --tls); nothing is sent to any other
+  --api-key KEY        <escrow address>:<secret hex>, or COCOON_API_KEY in the environment
+                       (keeps it out of the shell history)
+  --model ID           a model id or sha256:<model hash> (default: the one model the proxy
+                       serves)
+  --seal               seal the prompt to one worker's X25519 key: neither the proxy nor
+                       anyone on the way reads the prompt or the answer
+  --system TEXT        a system message before the prompt
+  --prompt TEXT        the user message (default: standard input)
+  --max-tokens N       most tokens to generate (default 256)
+  --temperature T      sampling temperature, 0 to 2 (default: the worker's)
+  --stop TEXT          a stop string (repeatable)
+  --receipt            print the work receipt (JSON) to stderr at the end
+  --help               this text
+
+Exit status: 0 answered and checked; 1 the proxy refused or the answer failed its check;
+2 bad arguments.
+`;
+
+function readStdin(): string {
+    try {
+        return fs.readFileSync(0, 'utf8');
+    } catch (e) {
+        throw new Error(`no --prompt and standard input cannot be read: ${(e as Error).message}`);
+    }
+}
+
+runMain(async () => {
+    const argv = process.argv.slice(2);
+    if (argv.includes('--help') || argv.includes('-h')) {
+        process.stdout.write(HELP);
+        return;
+    }
+    const args = parseArgs(argv, ['help', 'seal', 'receipt']);
+    const proxy = one(args, 'proxy');
+    if (!proxy || !/^https?:\/\/[^/]+/.test(proxy)) throw new Error('--proxy URL is required: http://host:port or https://host:port (see --help)');
+    const apiKey = one(args, 'api-key') ?? process.env.COCOON_API_KEY;
+    if (!apiKey) throw new Error('give the API key with --api-key or COCOON_API_KEY: <escrow address>:<secret hex>');
+    parseEscrowApiKey(apiKey); // a malformed key is refused here, before anything is sent
+    const proxyKeyHex = one(args, 'proxy-key');
+    if (proxyKeyHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(proxyKeyHex)) throw new Error('--proxy-key must be 64 hex characters (an Ed25519 public key)');
+    if (proxyKeyHex !== undefined && !proxy.startsWith('https://')) throw new Error('--proxy-key pins a TLS certificate: the --proxy URL must be https://');
+    const temperatureText = one(args, 'temperature');
+    const temperature = temperatureText === undefined ? undefined : Number(temperatureText);
+    if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got "${temperatureText}"`);
+    const prompt = one(args, 'prompt') ?? readStdin();
+    if (prompt.trim().length === 0) throw new Error('the prompt is empty');
+    const messages: ChatMessage[] = [];
+    const system = one(args, 'system');
+    if (system !== undefined) messages.push({ role: 'system', content: system });
+    messages.push({ role: 'user', content: prompt });
+
+    let outcome;
+    try {
+        outcome = await chatThroughProxy(
+            {
+                proxy,
+                apiKey,
+                proxyKey: proxyKeyHex === undefined ? undefined : Buffer.from(proxyKeyHex, 'hex'),
+                model: one(args, 'model'),
+                messages,
+                seal: args.switches.has('seal'),
+                maxTokens: intArg(args, 'max-tokens', 256, 1, 1 << 20),
+                temperature,
+                stop: args.values.get('stop'),
+            },
+            (text) => process.stdout.write(text),
+        );
+    } catch (e) {
+        process.stdout.write('\n');
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+        return;
+    }
+    process.stdout.write('\n');
+    const t = outcome.tokens;
+    process.stderr.write(
+        `[${outcome.model}: ${t.prompt} prompt tokens (${t.cached} cached), ${t.completion} completion (${t.reasoning} reasoning) · ` +
+            `${outcome.sealed ? 'sealed to' : 'answered by'} worker ${outcome.worker.name} (${outcome.worker.ed25519_public_key.slice(0, 16)}…) · receipt #${outcome.requestId} checked]\n`,
+    );
+    if (args.switches.has('receipt')) process.stderr.write(`${JSON.stringify(outcome.receipt, null, 2)}\n`);
+});
