@@ -24,6 +24,8 @@ const SECRET = Buffer.alloc(32, 0xc1);
 const API_KEY = formatEscrowApiKey(CLIENT, SECRET);
 const WORKER_SEED = Buffer.alloc(32, 21);
 const workerKey = identityFromSeed(WORKER_SEED).ed25519.publicKey.toString('hex');
+const PROXY_SEED = Buffer.alloc(32, 22);
+const PROXY_KEY = identityFromSeed(PROXY_SEED).ed25519.publicKey.toString('hex');
 
 let worker: Spawned;
 let proxy: Spawned;
@@ -51,7 +53,7 @@ beforeAll(async () => {
         config,
         JSON.stringify({
             proxyAddress: addr(100).toString(),
-            keySeed: Buffer.alloc(32, 22).toString('hex'),
+            keySeed: PROXY_SEED.toString('hex'),
             dataDir: path.join(dir, 'data'),
             workers: [{ name: 'gpu-1', endpoint: worker.url, ed25519Key: workerKey, x25519Key: x25519, modelHashes: [sha256File(model).toString('hex')], workerAccount: addr(200).toString() }],
             escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(SECRET)).toString('hex') } },
@@ -107,6 +109,25 @@ describe('cocoon-chat', () => {
         const gone = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--model', 'gamma', '--prompt', 'hi']);
         expect(gone.code).toBe(1);
         expect(gone.stderr).toMatch(/error: the proxy answered HTTP 404: The model `gamma` is not served/);
+    });
+
+    it('pins the TLS connection to the proxy enclave key with --proxy-key, and refuses a proxy showing another key', async () => {
+        const config = path.join(dir, 'proxy.json');
+        const tlsConfig = path.join(dir, 'proxy-tls.json');
+        fs.writeFileSync(tlsConfig, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), dataDir: path.join(dir, 'data-tls') }));
+        const secure = await spawnCli('cocoon-proxy.js', ['--config', tlsConfig, '--port', '0', '--tls']);
+        try {
+            expect(secure.url).toMatch(/^https:/);
+            const ok = await runCli('cocoon-chat.js', ['--proxy', secure.url, '--proxy-key', PROXY_KEY, '--api-key', API_KEY, '--prompt', 'hi', '--max-tokens', '2']);
+            expect(ok.stderr).toMatch(SUMMARY);
+            expect(ok.code).toBe(0);
+            const other = identityFromSeed(Buffer.alloc(32, 98)).ed25519.publicKey.toString('hex');
+            const refused = await runCli('cocoon-chat.js', ['--proxy', secure.url, '--proxy-key', other, '--api-key', API_KEY, '--prompt', 'hi']);
+            expect(refused.code).toBe(1);
+            expect(refused.stderr).toMatch(new RegExp(`error: .*${PROXY_KEY}.*${other}|error: .*${other}.*${PROXY_KEY}`));
+        } finally {
+            await stop(secure);
+        }
     });
 
     it('refuses bad arguments before sending anything (exit 2), and prints --help', async () => {
