@@ -320,7 +320,7 @@ describe('proxy --tls: clients reach the proxy over HTTPS and pin its enclave ke
         await submitFaultReports(offChain, ['--router', proxyTls.url, '--router-key', proxyId.publicKey.toString('hex')]);
         expect(ui.lines).toEqual(['0 submitted (0 TON slashed), 0 already on chain, 0 deferred, 0 refused']);
         await expect(submitFaultReports(offChain, ['--router', proxyTls.url, '--router-key', strangerId.publicKey.toString('hex')])).rejects.toThrow(
-            new RegExp(`GET ${proxyTls.url}/v1/faults: TLS peer key ${proxyId.publicKey.toString('hex')} is not the expected`),
+            new RegExp(`GET ${proxyTls.url}/v1/faults\\?after=0&limit=500: TLS peer key ${proxyId.publicKey.toString('hex')} is not the expected`),
         );
     });
 
