@@ -8,12 +8,13 @@ import { Ed25519Signer } from '../crypto/ed25519';
 import { identityFromSeedHex } from '../crypto/keys';
 import { tlsCredentials } from '../crypto/tls-link';
 import { Ed25519KeyPair } from '../../wrappers/payloads';
-import { loadProxyConfig } from '../proxy/config';
-import { InMemoryEscrowReader } from '../proxy/escrow';
+import { ChainEscrowReader, tonV4Reader } from '../../ops/escrow-reader';
+import { loadProxyConfig, ProxyConfig } from '../proxy/config';
+import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import { ProxyServer } from '../proxy/server';
 
-const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
+const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
 
 The reference proxy router: forwards OpenAI-style chat completions to its workers (chosen by
 model, health and load; retried on another worker when one fails), checks every work
@@ -24,7 +25,8 @@ report signed for the worker's Provider (workers[].provider / providerSeqno), se
 GET /v1/faults. Prometheus metrics at GET /metrics.
 
   --config FILE   JSON config: proxyAddress, keySeed, dataDir, workers[], prices, escrows
-                  (with each escrow's secretHash), escrowCacheMs, escrowRefreshMinMs,
+                  (with each escrow's secretHash; for a proxy without --ton-v4: tests and
+                  trials), escrowCacheMs, escrowRefreshMinMs,
                   faultTtlSeconds (see docs/worker.md). A worker endpoint https://host:port
                   is reached over mutual TLS: the worker must show its configured ed25519Key
                   and the proxy shows its own enclave key (the worker's --trust-proxy); a
@@ -38,6 +40,10 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
   --tls-cert FILE, --tls-key FILE
                   serve clients over HTTPS with this PEM certificate (chain) and key, e.g.
                   one a CA issued for a key made inside the enclave
+  --ton-v4 URL    read clients' JobEscrows from the chain through TON's HTTP API v4 (e.g.
+                  https://testnet-v4.tonhubapi.com, https://mainnet-v4.tonhubapi.com, or
+                  your own node's v4 server); the Proxy contract (proxyAddress) must be
+                  deployed there. Without it escrows come from the config's "escrows".
   --drain-seconds N
                   on SIGTERM/SIGINT: take no new connection and give requests in flight up
                   to N seconds to finish and be accounted (default 30; a second signal
@@ -88,6 +94,22 @@ function clientTls(args: ParsedArgs, enclaveKey: Ed25519KeyPair): { credentials:
     return { credentials, what: `certificate ${certFile}` };
 }
 
+/** Where clients' escrows are read: the chain (--ton-v4) or the config. */
+async function escrowSource(tonV4: string | undefined, config: ProxyConfig): Promise<{ reader: EscrowReader; what: string }> {
+    if (tonV4 === undefined) return { reader: InMemoryEscrowReader.fromJson(config.escrows), what: 'config (no --ton-v4)' };
+    if (!/^https?:\/\/[^/]+/.test(tonV4)) throw new Error(`--ton-v4 must be an http(s) URL, got "${tonV4}"`);
+    if (config.escrows !== undefined) throw new Error('the config lists escrows, but with --ton-v4 they are read from the chain: remove "escrows" from the config');
+    const chain = tonV4Reader(tonV4);
+    let deployed: boolean;
+    try {
+        deployed = await chain.isContractDeployed(config.proxyAddress);
+    } catch (e) {
+        throw new Error(`--ton-v4 ${tonV4} could not be read: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (!deployed) throw new Error(`the Proxy contract ${config.proxyAddress.toString()} (proxyAddress) is not deployed on the chain ${tonV4} serves`);
+    return { reader: new ChainEscrowReader(chain, config.proxyAddress), what: `chain via ${tonV4}` };
+}
+
 runMain(async () => {
     const argv = process.argv.slice(2);
     if (argv.includes('--help') || argv.includes('-h')) {
@@ -113,7 +135,8 @@ runMain(async () => {
         fault_reports: ledger.faults.length,
         ms: Math.round(performance.now() - t0),
     });
-    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: InMemoryEscrowReader.fromJson(config.escrows), ledger, tls: tls?.credentials });
+    const escrows = await escrowSource(one(args, 'ton-v4'), config);
+    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials });
     const bound = await server.start(port, host);
     log('proxy', 'listening', {
         url: `${tls ? 'https' : 'http'}://${host}:${bound}`,
@@ -121,6 +144,7 @@ runMain(async () => {
         proxy: config.proxyAddress.toString(),
         key: identity.ed25519.publicKey.toString('hex'),
         workers: config.workers.length,
+        escrows: escrows.what,
     });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
     onShutdown('proxy', async () => {

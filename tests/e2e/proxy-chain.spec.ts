@@ -1,0 +1,130 @@
+/**
+ * `cocoon-proxy --ton-v4 URL`: the proxy process reads its clients' JobEscrows from the chain
+ * through TON's HTTP API v4 (@ton/ton's TonClient4), as it does against testnet or mainnet.
+ * Here the API is served from the sandbox chain (tests/helpers/ton-v4-api.ts); the client
+ * opens its escrow with the ops function, a fake honest worker answers.
+ */
+import '@ton/test-utils';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address, toNano } from '@ton/core';
+import { openEscrow } from '../../ops/payments';
+import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
+import { RecordingUI } from '../../ops/ui';
+import { ChainEscrowReader, tonV4Reader } from '../../ops/escrow-reader';
+import { formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders } from '../../worker-reference/client/api-key';
+import { ed25519FromSeed } from '../../wrappers/payloads';
+import { deployPayments, PaymentsNet } from '../helpers/payments';
+import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
+import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
+import { postJson, runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+
+const dir = tmpDir('cocoon-proxy-chain-');
+const MODEL_HASH = Buffer.alloc(32, 0xab);
+let p: PaymentsNet;
+let api: TonV4Api;
+let worker: FakeWorker;
+let proxy: Spawned;
+let client: SandboxNetworkProvider;
+let access: { address: Address; apiKey: string };
+
+function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
+    const key = ed25519FromSeed(Buffer.alloc(32, 31));
+    const file = path.join(dir, name);
+    fs.writeFileSync(
+        file,
+        JSON.stringify({
+            proxyAddress: p.proxy.address.toString(),
+            keySeed: Buffer.alloc(32, 32).toString('hex'),
+            dataDir: path.join(dir, `${name}-data`),
+            workers: [{ name: 'w', endpoint: worker.url, ed25519Key: key.publicKey.toString('hex'), modelHashes: [MODEL_HASH.toString('hex')], workerAccount: p.operator.address.toString() }],
+            ...extra,
+        }),
+    );
+    return file;
+}
+
+const ask = (apiKey: string) => postJson(`${proxy.url}/v1/chat/completions`, { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, proxyAuthHeaders(apiKey));
+
+beforeAll(async () => {
+    p = await deployPayments();
+    client = new SandboxNetworkProvider(p.chain, await p.chain.treasury('client'), new RecordingUI());
+    access = await openEscrow(client, { proxy: p.proxy.address, deposit: toNano('20'), stake: toNano('1') });
+    api = await startTonV4Api(p.chain);
+    worker = await startFakeWorker({ key: ed25519FromSeed(Buffer.alloc(32, 31)), modelId: 'm', modelHash: MODEL_HASH });
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', writeConfig('proxy.json', { escrowCacheMs: 60_000 }), '--port', '0', '--ton-v4', api.url]);
+});
+
+afterAll(async () => {
+    await stop(proxy);
+    await worker.close();
+    await api.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('cocoon-proxy --ton-v4: escrows read from the chain', () => {
+    it('reads through TonClient4 what the sandbox holds (the same as through the sandbox provider)', async () => {
+        const overApi = await new ChainEscrowReader(tonV4Reader(api.url), p.proxy.address).getEscrow(access.address);
+        const direct = await new ChainEscrowReader(client, p.proxy.address).getEscrow(access.address);
+        expect(overApi).toEqual(direct);
+        expect(overApi?.open).toBe(true);
+        expect(overApi?.secretHash).not.toBe(0n);
+        expect(await new ChainEscrowReader(tonV4Reader(api.url), p.proxy.address).getEscrow(p.operator.address)).toBeNull(); // a wallet, not a JobEscrow
+    });
+
+    it("serves the key of a JobEscrow on chain and logs where escrows come from", async () => {
+        const runs = api.served.run;
+        const r = await ask(access.apiKey);
+        expect(r.status).toBe(200);
+        expect(api.served.run).toBeGreaterThan(runs);
+        expect(proxy.stderr()).toMatch(new RegExp(`listening .*escrows="?chain via ${api.url.replace(/[./:]/g, '\\$&')}`));
+    });
+
+    it('refuses a wrong secret (401) and an address with no escrow (402), charging nothing', async () => {
+        const wrong = await ask(formatEscrowApiKey(access.address, generateEscrowSecret()));
+        expect(wrong.status).toBe(401);
+        expect(wrong.json.error).toMatchObject({ code: 'invalid_api_key' });
+        const none = await ask(formatEscrowApiKey(p.operator.address, generateEscrowSecret()));
+        expect(none.status).toBe(402);
+        expect(none.json.error).toMatchObject({ code: 'escrow_not_open' });
+    });
+
+    it("answers 503 while the API is down: the proxy's outage, not a verdict on the client's escrow", async () => {
+        const other = new SandboxNetworkProvider(p.chain, await p.chain.treasury('another client'), new RecordingUI());
+        const second = await openEscrow(other, { proxy: p.proxy.address, deposit: toNano('5'), stake: toNano('1') });
+        // Down altogether, or only its get-methods (the account reads as deployed, its getters fail).
+        for (const failOnly of [undefined, 'run'] as const) {
+            api.failWith = 502;
+            api.failOnly = failOnly;
+            try {
+                const r = await ask(second.apiKey);
+                expect(r.status).toBe(503);
+                expect(r.json.error).toMatchObject({ code: 'escrow_unavailable' });
+            } finally {
+                api.failWith = undefined;
+                api.failOnly = undefined;
+            }
+        }
+        expect((await ask(second.apiKey)).status).toBe(200);
+    });
+});
+
+describe('cocoon-proxy --ton-v4: refused at start, with the reason', () => {
+    it('a Proxy contract that is not on the chain, escrows in the config too, an API that cannot be read', async () => {
+        const elsewhere = writeConfig('elsewhere.json', { proxyAddress: new Address(0, Buffer.alloc(32, 7)).toString() });
+        const notDeployed = await runCli('cocoon-proxy.js', ['--config', elsewhere, '--port', '0', '--ton-v4', api.url]);
+        expect(notDeployed.code).toBe(2);
+        expect(notDeployed.stderr).toMatch(/the Proxy contract .* \(proxyAddress\) is not deployed on the chain/);
+        const both = await runCli('cocoon-proxy.js', ['--config', writeConfig('both.json', { escrows: {} }), '--port', '0', '--ton-v4', api.url]);
+        expect(both.code).toBe(2);
+        expect(both.stderr).toMatch(/remove "escrows" from the config/);
+        api.failWith = 500;
+        try {
+            const down = await runCli('cocoon-proxy.js', ['--config', writeConfig('down.json'), '--port', '0', '--ton-v4', api.url]);
+            expect(down.code).toBe(2);
+            expect(down.stderr).toMatch(/--ton-v4 .* could not be read/);
+        } finally {
+            api.failWith = undefined;
+        }
+    });
+});
