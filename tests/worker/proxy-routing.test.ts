@@ -22,14 +22,34 @@ const BETA = Buffer.alloc(32, 0xbb);
 const workerKey = ed25519FromSeed(Buffer.alloc(32, 80));
 
 let proxy: Spawned;
-const fakes: Record<'a1' | 'a2' | 'b1', FakeWorker> = {} as Record<'a1' | 'a2' | 'b1', FakeWorker>;
+type Name = 'a1' | 'a2' | 'a3' | 'b1';
+const fakes: Partial<Record<Name, FakeWorker>> & Record<'a1' | 'a2' | 'b1', FakeWorker> = {} as Record<'a1' | 'a2' | 'b1', FakeWorker>;
+const configFile = path.join(dir, 'proxy.json');
+const entry = (name: Name, hash: Buffer) => ({ name, endpoint: (fakes[name] as FakeWorker).url, ed25519Key: workerKey.publicKey.toString('hex'), modelHashes: [hash.toString('hex')], workerAccount: addr(200).toString() });
+
+function writeConfig(workers: unknown[], extra: Record<string, unknown> = {}): void {
+    fs.writeFileSync(
+        configFile,
+        JSON.stringify({
+            proxyAddress: PROXY.toString(),
+            keySeed: Buffer.alloc(32, 61).toString('hex'),
+            dataDir: path.join(dir, 'data'),
+            healthIntervalMs: 100,
+            workers,
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
+            ...extra,
+        }),
+    );
+}
+
+const listed = async () => ((await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; healthy: boolean }>).map((w) => w.name);
 
 function chat(model: string, o: { stream?: boolean; signal?: AbortSignal } = {}): Promise<Response> {
     const body = { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, stream: o.stream ?? false };
     return fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body), signal: o.signal });
 }
 
-const requestsOf = () => Object.fromEntries(Object.entries(fakes).map(([k, f]) => [k, f.requestIds.length]));
+const requestsOf = () => Object.fromEntries(Object.entries(fakes).map(([k, f]) => [k, f?.requestIds.length ?? 0]));
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
     const t0 = Date.now();
@@ -39,30 +59,26 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Pro
     }
 }
 
+async function waitForAsync(what: string, cond: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+    const t0 = Date.now();
+    while (!(await cond())) {
+        if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
+
 beforeAll(async () => {
     fakes.a1 = await startFakeWorker({ key: workerKey, modelId: 'alpha', modelHash: ALPHA, delayMs: 300 });
     fakes.a2 = await startFakeWorker({ key: workerKey, modelId: 'alpha', modelHash: ALPHA, delayMs: 300 });
     fakes.b1 = await startFakeWorker({ key: workerKey, modelId: 'beta', modelHash: BETA, streamGapMs: 30_000 });
-    const entry = (name: keyof typeof fakes, hash: Buffer) => ({ name, endpoint: fakes[name].url, ed25519Key: workerKey.publicKey.toString('hex'), modelHashes: [hash.toString('hex')], workerAccount: addr(200).toString() });
-    const config = path.join(dir, 'proxy.json');
-    fs.writeFileSync(
-        config,
-        JSON.stringify({
-            proxyAddress: PROXY.toString(),
-            keySeed: Buffer.alloc(32, 61).toString('hex'),
-            dataDir: path.join(dir, 'data'),
-            healthIntervalMs: 100,
-            workers: [entry('a1', ALPHA), entry('a2', ALPHA), entry('b1', BETA)],
-            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
-        }),
-    );
-    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
+    writeConfig([entry('a1', ALPHA), entry('a2', ALPHA), entry('b1', BETA)]);
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', configFile, '--port', '0']);
     for (const name of Object.keys(fakes)) await workerHealthy(proxy.url, name);
 });
 
 afterAll(async () => {
     await stop(proxy);
-    await Promise.all(Object.values(fakes).map((f) => f.close()));
+    await Promise.all(Object.values(fakes).map((f) => f?.close()));
     fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -180,5 +196,43 @@ describe('proxy router: a client that hangs up', () => {
         await expect(r).rejects.toThrow(/abort/i);
         await waitFor('the worker to see its request closed', () => fakes.a1.cancelled + fakes.a2.cancelled === cancelled + 1 && fakes.a1.inflight + fakes.a2.inflight === 0, 2000);
         expect(await chargedTokens(proxy.url, CLIENT)).toBe(charged);
+    });
+});
+
+describe('proxy router: SIGHUP reloads the workers list', () => {
+    it('adds, keeps and removes workers without a restart; the removed one gets no new request', async () => {
+        fakes.a3 = await startFakeWorker({ key: workerKey, modelId: 'alpha', modelHash: ALPHA, delayMs: 300 });
+        writeConfig([entry('a1', ALPHA), entry('b1', BETA), entry('a3', ALPHA)]);
+        proxy.proc.kill('SIGHUP');
+        await waitForAsync('the reload in the log', async () => /SIGHUP: workers reloaded added=a3 changed=- removed=a2 kept=2/.test(proxy.stderr()));
+        expect(await listed()).toEqual(['a1', 'b1', 'a3']);
+        await workerHealthy(proxy.url, 'a3');
+        const before = requestsOf();
+        expect((await Promise.all([1, 2, 3, 4].map(() => chat('alpha')))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+        expect(requestsOf()).toEqual({ ...before, a1: before.a1 + 2, a3: before.a3 + 2 });
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_healthy', { worker: 'a2' })).toBe(0); // gone from the metrics too
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_healthy', { worker: 'a3' })).toBe(1);
+    });
+
+    it('keeps the running list when the new config does not parse, and names fields that need a restart', async () => {
+        fs.writeFileSync(configFile, '{"workers": [');
+        proxy.proc.kill('SIGHUP');
+        await waitForAsync('the refusal in the log', async () => /SIGHUP: config not reloaded, the running one stays/.test(proxy.stderr()));
+        expect(await listed()).toEqual(['a1', 'b1', 'a3']);
+        writeConfig([entry('a1', ALPHA), entry('b1', BETA), entry('a3', ALPHA), entry('a3', ALPHA)]);
+        proxy.proc.kill('SIGHUP');
+        await waitForAsync('the refusal of a name used twice', async () => /config not reloaded.*"a3" is used twice/.test(proxy.stderr()));
+        writeConfig([entry('a1', ALPHA), entry('b1', BETA), entry('a3', ALPHA)], { healthIntervalMs: 5000, faultTtlSeconds: 60 });
+        proxy.proc.kill('SIGHUP');
+        await waitForAsync('the note on restart-only fields', async () => /apply only after a restart fields=healthIntervalMs,faultTtlSeconds/.test(proxy.stderr()));
+        expect(await listed()).toEqual(['a1', 'b1', 'a3']);
+    });
+
+    it('replaces a worker whose entry changed (another account here), checking its health at once', async () => {
+        writeConfig([{ ...entry('a1', ALPHA), workerAccount: addr(201).toString() }, entry('b1', BETA), entry('a3', ALPHA)]);
+        proxy.proc.kill('SIGHUP');
+        await waitForAsync('the reload in the log', async () => /SIGHUP: workers reloaded added=- changed=a1 removed=- kept=2/.test(proxy.stderr()));
+        await workerHealthy(proxy.url, 'a1', { timeoutMs: 1000 });
+        expect((await chat('beta')).status).toBe(200);
     });
 });

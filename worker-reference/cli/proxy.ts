@@ -9,7 +9,7 @@ import { identityFromSeedHex } from '../crypto/keys';
 import { tlsCredentials } from '../crypto/tls-link';
 import { Ed25519KeyPair } from '../../wrappers/payloads';
 import { ChainEscrowReader, tonV4Reader } from '../../ops/escrow-reader';
-import { loadProxyConfig, ProxyConfig } from '../proxy/config';
+import { fieldsNeedingRestart, loadProxyConfig, ProxyConfig } from '../proxy/config';
 import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import { ProxyServer } from '../proxy/server';
@@ -53,6 +53,8 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
 Clients authenticate with "Authorization: Bearer <JobEscrow address>:<secret hex>" (the
 openai client's apiKey): the secret's SHA-256 must be the escrow's secretHash. A missing or
 malformed key, an escrow with no secret set, or a wrong secret is answered 401.
+SIGHUP reloads the config's workers list (new and changed entries are health-checked at once;
+removed ones get no new request and finish the ones they have); other fields need a restart.
 The enclave key seed comes from config.keySeed, COCOON_PROXY_KEY_SEED, or dataDir/key-seed
 (created on first start).
 `;
@@ -147,6 +149,22 @@ runMain(async () => {
         escrows: escrows.what,
     });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
+    // SIGHUP: read the config again and take its workers list (added, changed, removed); other
+    // fields need a restart. A config that does not parse changes nothing.
+    process.on('SIGHUP', () => {
+        let reloaded: ProxyConfig;
+        try {
+            reloaded = loadProxyConfig(configFile);
+        } catch (e) {
+            log('proxy', 'SIGHUP: config not reloaded, the running one stays', { error: e instanceof Error ? e.message : String(e) });
+            return;
+        }
+        const restart = fieldsNeedingRestart(config, reloaded);
+        if (restart.length > 0) log('proxy', 'SIGHUP: these config fields changed but apply only after a restart', { fields: restart.join(',') });
+        void server.registry.replaceWorkers(reloaded.workers).then((c) =>
+            log('proxy', 'SIGHUP: workers reloaded', { added: c.added.join(',') || '-', changed: c.changed.join(',') || '-', removed: c.removed.join(',') || '-', kept: c.kept.length }),
+        );
+    });
     onShutdown('proxy', async () => {
         log('proxy', 'shutting down: no new connections, requests in flight finish and are accounted', { in_flight: server.inFlight, drain_seconds: drainSeconds });
         const { cut } = await server.close(drainSeconds * 1000);

@@ -82,6 +82,13 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
     const workers = c.workers;
     if (!Array.isArray(workers)) throw new Error('workers must be an array');
     const p = (c.prices ?? {}) as Record<string, unknown>;
+    const names = new Set<string>();
+    workers.forEach((w: unknown, i: number) => {
+        const name = (w as Record<string, unknown> | null)?.name ?? `worker${i}`;
+        if (typeof name !== 'string' || name.length === 0) throw new Error(`workers[${i}].name must be a non-empty string`);
+        if (names.has(name)) throw new Error(`workers[${i}].name "${name}" is used twice: names identify workers in logs, metrics and reloads`);
+        names.add(name);
+    });
     return {
         proxyAddress: Address.parse(c.proxyAddress),
         keySeedHex: typeof c.keySeed === 'string' ? c.keySeed : undefined,
@@ -126,6 +133,18 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
         escrowCacheMs: ms(c.escrowCacheMs, 3000, 'escrowCacheMs'),
         escrowRefreshMinMs: ms(c.escrowRefreshMinMs, 1000, 'escrowRefreshMinMs'),
     };
+}
+
+/** Fields of a reloaded config (SIGHUP) that differ from the running one and only a restart applies (everything but `workers`). */
+export function fieldsNeedingRestart(running: ProxyConfig, reloaded: ProxyConfig): string[] {
+    const plain = (c: ProxyConfig) => {
+        const { workers: _, ...rest } = c;
+        return rest as Record<string, unknown>;
+    };
+    const a = plain(running);
+    const b = plain(reloaded);
+    const text = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Address ? x.toRawString() : x));
+    return Object.keys({ ...a, ...b }).filter((k) => text(a[k]) !== text(b[k]));
 }
 
 export function loadProxyConfig(file: string): ProxyConfig {

@@ -25,6 +25,7 @@ export class ProxyMetrics extends HttpMetrics {
             labelNames: ['worker'],
             registers,
             collect() {
+                this.reset(); // workers removed by a reload leave
                 for (const w of registry.workers) this.set({ worker: w.config.name }, w.healthy ? 1 : 0);
             },
         });
@@ -34,6 +35,7 @@ export class ProxyMetrics extends HttpMetrics {
             labelNames: ['worker'],
             registers,
             collect() {
+                this.reset();
                 for (const w of registry.workers) this.set({ worker: w.config.name }, w.inflight);
             },
         });

@@ -74,21 +74,95 @@ export function getJson(url: string, timeoutMs: number, agent?: http.Agent): Pro
     });
 }
 
+/** Whether two worker entries are the same worker reached the same way (all fields equal). */
+function sameEntry(a: WorkerConfig, b: WorkerConfig): boolean {
+    const hashes = (c: WorkerConfig) => [...c.modelHashes].sort().join(',');
+    return (
+        a.endpoint === b.endpoint &&
+        a.ed25519Key.equals(b.ed25519Key) &&
+        (a.x25519Key?.toString('hex') ?? '') === (b.x25519Key?.toString('hex') ?? '') &&
+        hashes(a) === hashes(b) &&
+        a.workerAccount.equals(b.workerAccount) &&
+        (a.provider?.address.toRawString() ?? '') === (b.provider?.address.toRawString() ?? '') &&
+        a.provider?.seqno === b.provider?.seqno
+    );
+}
+
+/** What `replaceWorkers` did, by worker name. */
+export interface WorkerListChange {
+    added: string[];
+    changed: string[];
+    removed: string[];
+    kept: string[];
+}
+
 export class WorkerRegistry {
-    readonly workers: WorkerState[];
+    private list: WorkerState[];
+    /** Workers taken out of the list whose requests may still be running: their connections close when those end. */
+    private retired: WorkerState[] = [];
     private timer?: NodeJS.Timeout;
 
     /** `own`: the proxy's TLS credentials (its enclave key), presented on tls links. */
-    constructor(configs: WorkerConfig[], own: TlsCredentials) {
-        this.workers = configs.map((config) => {
-            const link = linkKind(config.endpoint);
-            const agent = link === 'tls' ? new PinnedKeyAgent(config.ed25519Key, own, { maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
-            if (link === 'plain')
-                log('proxy', 'WARNING: plain HTTP to a remote worker: prompts and answers cross the network readable, and its faults are not reported (use an https:// endpoint)', {
-                    worker: config.name,
-                    endpoint: config.endpoint,
-                });
-            return { config, verifier: new Ed25519Verifier(config.ed25519Key), link, agent, healthy: false, models: new Map(), inflight: 0, reportedLoad: 0 };
+    constructor(
+        configs: WorkerConfig[],
+        private readonly own: TlsCredentials,
+    ) {
+        this.list = configs.map((config) => this.newState(config));
+    }
+
+    get workers(): readonly WorkerState[] {
+        return this.list;
+    }
+
+    private newState(config: WorkerConfig): WorkerState {
+        const link = linkKind(config.endpoint);
+        const agent = link === 'tls' ? new PinnedKeyAgent(config.ed25519Key, this.own, { maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+        if (link === 'plain')
+            log('proxy', 'WARNING: plain HTTP to a remote worker: prompts and answers cross the network readable, and its faults are not reported (use an https:// endpoint)', {
+                worker: config.name,
+                endpoint: config.endpoint,
+            });
+        return { config, verifier: new Ed25519Verifier(config.ed25519Key), link, agent, healthy: false, models: new Map(), inflight: 0, reportedLoad: 0 };
+    }
+
+    /**
+     * Takes a new list of worker entries (a reloaded config): an entry equal to the running one
+     * keeps its state (health, connections); a new or changed one starts unhealthy and is
+     * checked at once; a removed or replaced one gets no new request, and its connections
+     * close once its requests in flight end.
+     */
+    async replaceWorkers(configs: WorkerConfig[]): Promise<WorkerListChange> {
+        const change: WorkerListChange = { added: [], changed: [], removed: [], kept: [] };
+        const old = new Map(this.list.map((w) => [w.config.name, w]));
+        const fresh: WorkerState[] = [];
+        this.list = configs.map((config) => {
+            const was = old.get(config.name);
+            old.delete(config.name);
+            if (was && sameEntry(was.config, config)) {
+                change.kept.push(config.name);
+                return was;
+            }
+            if (was) this.retired.push(was);
+            (was ? change.changed : change.added).push(config.name);
+            const state = this.newState(config);
+            fresh.push(state);
+            return state;
+        });
+        for (const [name, w] of old) {
+            change.removed.push(name);
+            this.retired.push(w);
+        }
+        this.closeRetired();
+        await Promise.all(fresh.map((w) => this.checkOne(w)));
+        return change;
+    }
+
+    /** Closes the connections of retired workers with no request left. */
+    private closeRetired(): void {
+        this.retired = this.retired.filter((w) => {
+            if (w.inflight > 0) return true;
+            w.agent.destroy();
+            return false;
         });
     }
 
@@ -116,7 +190,8 @@ export class WorkerRegistry {
     }
 
     checkAll(): Promise<void> {
-        return Promise.all(this.workers.map((w) => this.checkOne(w))).then(() => undefined);
+        this.closeRetired();
+        return Promise.all(this.list.map((w) => this.checkOne(w))).then(() => undefined);
     }
 
     start(intervalMs: number): void {
@@ -131,13 +206,13 @@ export class WorkerRegistry {
     /** Closes every connection to the workers. */
     destroy(): void {
         this.stop();
-        for (const w of this.workers) w.agent.destroy();
+        for (const w of [...this.list, ...this.retired]) w.agent.destroy();
     }
 
     /** Healthy workers serving `model` (an id or a model hash), best first; `exclude` = already tried. */
     candidates(model: string, exclude: Set<WorkerState>): WorkerState[] {
         const key = model.toLowerCase().replace(/^sha256:/, '');
-        return this.workers
+        return this.list
             .filter((w) => w.healthy && !exclude.has(w) && (w.models.has(model) || [...w.models.values()].includes(key)))
             .sort((a, b) => a.inflight - b.inflight || a.reportedLoad - b.reportedLoad);
     }
@@ -145,6 +220,6 @@ export class WorkerRegistry {
     /** Any worker (healthy or not) knows this model: distinguishes 404 from 503. */
     knowsModel(model: string): boolean {
         const key = model.toLowerCase().replace(/^sha256:/, '');
-        return this.workers.some((w) => w.models.has(model) || [...w.models.values()].includes(key) || w.config.modelHashes.has(key));
+        return this.list.some((w) => w.models.has(model) || [...w.models.values()].includes(key) || w.config.modelHashes.has(key));
     }
 }
