@@ -3,8 +3,7 @@
  * in report-id order (worker-reference/proxy/server.ts), over a connection pinned to the
  * router's enclave key when one is given (a router started with --tls).
  */
-import { PinnedKeyAgent } from '../worker-reference/crypto/tls-link';
-import { getJson } from '../worker-reference/proxy/registry';
+import { RouterClient } from './router-client';
 import { readSignedFaults, SignedFaultFile } from './settlement-file';
 
 export interface RouterFaultsOptions {
@@ -16,28 +15,22 @@ export interface RouterFaultsOptions {
 }
 
 export async function readRouterFaults(router: string, o: RouterFaultsOptions = {}): Promise<SignedFaultFile[]> {
-    const base = `${router.replace(/\/+$/, '')}/v1/faults`;
-    const agent = o.routerKey ? new PinnedKeyAgent(o.routerKey) : undefined;
+    const client = new RouterClient(router, o.routerKey, o.timeoutMs);
     const reports: SignedFaultFile[] = [];
     let after = '0';
     try {
         for (;;) {
-            const url = `${base}?after=${after}&limit=${o.pageSize ?? 500}`;
-            let page: unknown;
-            try {
-                page = await getJson(url, o.timeoutMs ?? 10_000, agent);
-            } catch (e) {
-                throw new Error(`GET ${url}: ${(e as Error).message}`);
-            }
+            const path = `/v1/faults?after=${after}&limit=${o.pageSize ?? 500}`;
+            const page = await client.get(path);
             reports.push(...readSignedFaults(JSON.stringify(page)));
             const { more, next_after: next } = page as { more?: unknown; next_after?: unknown };
             if (more !== true) return reports;
             // A router that does not move on would keep this loop going forever.
             if (typeof next !== 'string' || !/^\d{1,20}$/.test(next) || BigInt(next) <= BigInt(after))
-                throw new Error(`GET ${url}: says more reports follow but next_after (${String(next)}) is not past ${after}`);
+                throw new Error(`GET ${client.base}${path}: says more reports follow but next_after (${String(next)}) is not past ${after}`);
             after = next;
         }
     } finally {
-        agent?.destroy();
+        client.close();
     }
 }

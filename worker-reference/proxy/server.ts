@@ -157,6 +157,9 @@ export class ProxyServer {
                     ed25519_public_key: w.config.ed25519Key.toString('hex'),
                     x25519_public_key: w.config.x25519Key?.toString('hex') ?? null,
                     inflight: w.inflight,
+                    // Where its fees go: what a settlement pass (scripts/settle) pays out.
+                    worker_account: w.config.workerAccount.toString(),
+                    provider: w.config.provider?.address.toString() ?? null,
                 })),
             });
             return;
