@@ -1,8 +1,7 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { fromNano } from '@ton/core';
-import { UsageError } from '../ops/args';
 import { RouterClient } from '../ops/router-client';
-import { runScript } from '../ops/script';
+import { inPasses, PASS_OPTIONS, runScript } from '../ops/script';
 import { settleFromRouter, SettlePass } from '../ops/settle';
 
 function summarize(pass: SettlePass): string[] {
@@ -32,22 +31,13 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
             options: {
                 router: { kind: 'string', help: 'the router base URL (reads GET /v1/settlement, /v1/workers and the signed payloads)', required: true },
                 'router-key': { kind: 'hex32', help: "the router's Ed25519 enclave key, pinned when it serves HTTPS with --tls" },
-                every: { kind: 'int', help: 'seconds between passes: keep settling (stop with Ctrl-C)' },
-                passes: { kind: 'int', help: 'with --every, stop after this many passes' },
+                ...PASS_OPTIONS,
             },
         },
         async (a) => {
-            const every = a.maybe<bigint>('every');
-            const passes = a.maybe<bigint>('passes');
-            if (every !== undefined && every < 0n) throw new UsageError('--every must be at least 0 seconds');
-            if (passes !== undefined && (every === undefined || passes < 1n)) throw new UsageError('--passes needs --every and at least 1');
             const router = new RouterClient(a.one<string>('router'), a.maybe<Buffer>('router-key'));
             try {
-                for (let n = 1n; ; n++) {
-                    for (const line of summarize(await settleFromRouter(provider, router))) provider.ui().write(line);
-                    if (every === undefined || (passes !== undefined && n >= passes)) return;
-                    await new Promise((r) => setTimeout(r, Number(every) * 1000));
-                }
+                await inPasses(provider, a, async () => summarize(await settleFromRouter(provider, router)));
             } finally {
                 router.close();
             }

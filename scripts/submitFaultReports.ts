@@ -2,7 +2,7 @@ import type { NetworkProvider } from '@ton/blueprint';
 import { fromNano } from '@ton/core';
 import { UsageError } from '../ops/args';
 import { FaultPass, submitPendingFaults } from '../ops/provider';
-import { runScript } from '../ops/script';
+import { inPasses, PASS_OPTIONS, runScript } from '../ops/script';
 import { readRouterFaults } from '../ops/router-faults';
 import { readSignedFaults, SignedFaultFile } from '../ops/settlement-file';
 
@@ -38,25 +38,14 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
                 router: { kind: 'string', help: 'the router base URL (reads every page of its GET /v1/faults)' },
                 'router-key': { kind: 'hex32', help: "the router's Ed25519 enclave key, pinned when it serves HTTPS with --tls" },
                 reports: { kind: 'file', help: 'a saved GET /v1/faults list instead of --router' },
-                every: { kind: 'int', help: 'seconds between passes: keep submitting (stop with Ctrl-C)' },
-                passes: { kind: 'int', help: 'with --every, stop after this many passes' },
+                ...PASS_OPTIONS,
             },
         },
         async (a) => {
             const router = a.maybe<string>('router');
             const file = a.maybe<string>('reports');
             if ((router === undefined) === (file === undefined)) throw new UsageError('give --router <url> or --reports <file>, one of them');
-            const every = a.maybe<bigint>('every');
-            const passes = a.maybe<bigint>('passes');
-            if (every !== undefined && every < 0n) throw new UsageError('--every must be at least 0 seconds');
-            if (passes !== undefined && (every === undefined || passes < 1n)) throw new UsageError('--passes needs --every and at least 1');
-            for (let n = 1n; ; n++) {
-                const reports = await loadReports(router, a.maybe<Buffer>('router-key'), file);
-                const pass = await submitPendingFaults(provider, reports);
-                for (const line of summarize(pass)) provider.ui().write(line);
-                if (every === undefined || (passes !== undefined && n >= passes)) return;
-                await new Promise((r) => setTimeout(r, Number(every) * 1000));
-            }
+            await inPasses(provider, a, async () => summarize(await submitPendingFaults(provider, await loadReports(router, a.maybe<Buffer>('router-key'), file))));
         },
     );
 }
