@@ -182,13 +182,16 @@ describe('client/chat.ts: the client checks the receipt itself', () => {
         }
     });
 
-    it('refuses a receipt signed by a key the proxy does not list', async () => {
+    it('refuses a receipt whose signature no worker the proxy lists made (a renamed signer is no matter: the signature decides)', async () => {
         const stranger = identityFromSeed(Buffer.alloc(32, 99)).ed25519.publicKey.toString('hex');
-        const relay = await startTamperingRelay(proxy.url, (body) => body.replace(/"worker_key":"[0-9a-f]{64}"/, `"worker_key":"${stranger}"`));
+        const renamed = await startTamperingRelay(proxy.url, (body) => body.replace(/"worker_key":"[0-9a-f]{64}"/, `"worker_key":"${stranger}"`));
+        const forged = await startTamperingRelay(proxy.url, (body) => body.replace(/"signature":"[^"]+"/, `"signature":"${Buffer.alloc(64, 7).toString('base64')}"`));
         try {
-            await expect(ask(relay.url)).rejects.toThrow(/the receipt names worker key [0-9a-f]{64}, which the proxy does not list for tiny/);
+            expect((await ask(renamed.url)).worker.ed25519_public_key).toBe(workerKey);
+            await expect(ask(forged.url)).rejects.toThrow(/bad receipt: no worker the proxy lists for tiny signed it \(receipt signature does not verify with the worker key\)/);
         } finally {
-            relay.close();
+            renamed.close();
+            forged.close();
         }
     });
 });

@@ -5,6 +5,9 @@
 import * as fs from 'node:fs';
 import { parseEscrowApiKey } from '../../wrappers/escrowSecret';
 import { ChatMessage } from '../worker/chat-request';
+import { Address } from '@ton/core';
+import { tonV4Reader } from '../../ops/escrow-reader';
+import { ChainCheck } from '../client/chain-check';
 import { chatThroughProxy } from '../client/chat';
 import { intArg, one, parseArgs, runMain } from './args';
 
@@ -25,6 +28,11 @@ counting exactly the tokens reported), or the command fails.
                        serves)
   --seal               seal the prompt to one worker's X25519 key: neither the proxy nor
                        anyone on the way reads the prompt or the answer
+  --ton-v4 URL --root ADDRESS
+                       check on chain (TON's HTTP API v4, the network's Root): the worker a
+                       sealed prompt goes to and the worker that signed the receipt are
+                       eligible Providers registered at Root with those keys, serving the
+                       model; with --proxy-key, that the proxy is an active registered Proxy
   --system TEXT        a system message before the prompt
   --prompt TEXT        the user message (default: standard input)
   --max-tokens N       most tokens to generate (default 256)
@@ -70,6 +78,20 @@ runMain(async () => {
     if (system !== undefined) messages.push({ role: 'system', content: system });
     messages.push({ role: 'user', content: prompt });
 
+    const tonV4 = one(args, 'ton-v4');
+    const rootText = one(args, 'root');
+    if ((tonV4 === undefined) !== (rootText === undefined)) throw new Error('--ton-v4 and --root go together');
+    let chain: ChainCheck | undefined;
+    if (tonV4 !== undefined && rootText !== undefined) {
+        let root: Address;
+        try {
+            root = Address.parse(rootText);
+        } catch {
+            throw new Error(`--root is not a TON address: "${rootText}"`);
+        }
+        chain = new ChainCheck(tonV4Reader(tonV4), root);
+    }
+
     let outcome;
     try {
         outcome = await chatThroughProxy(
@@ -83,6 +105,7 @@ runMain(async () => {
                 maxTokens: intArg(args, 'max-tokens', 256, 1, 1 << 20),
                 temperature,
                 stop: args.values.get('stop'),
+                chain,
             },
             (text) => process.stdout.write(text),
         );
@@ -98,5 +121,7 @@ runMain(async () => {
         `[${outcome.model}: ${t.prompt} prompt tokens (${t.cached} cached), ${t.completion} completion (${t.reasoning} reasoning) · ` +
             `${outcome.sealed ? 'sealed to' : 'answered by'} worker ${outcome.worker.name} (${outcome.worker.ed25519_public_key.slice(0, 16)}…) · receipt #${outcome.requestId} checked]\n`,
     );
+    if (outcome.onChain)
+        process.stderr.write(`[on chain: worker = Provider ${outcome.onChain.provider.toString()}${outcome.onChain.proxy ? `, proxy = Proxy ${outcome.onChain.proxy.toString()}` : ''}, registered at Root ${chain?.rootAddress.toString()}]\n`);
     if (args.switches.has('receipt')) process.stderr.write(`${JSON.stringify(outcome.receipt, null, 2)}\n`);
 });

@@ -9,12 +9,14 @@
  * What `cocoon-chat` (cli/chat.ts) and the demo run.
  */
 import * as http from 'node:http';
+import { Address } from '@ton/core';
 import { TokenCounts } from '../../wrappers/payloads';
 import { Ed25519Verifier } from '../crypto/ed25519';
 import { PinnedKeyAgent } from '../crypto/tls-link';
 import { SealedPiece } from '../crypto/seal';
 import { requestModule, getJson } from '../proxy/registry';
 import { checkAnswer, ReceiptError, UsageJson } from '../proxy/receipt-check';
+import { ChainCheck } from './chain-check';
 import { SseParser } from '../proxy/sse';
 import { openReceipt, ReceiptJson, ResultHasher } from '../worker/receipt';
 import { ChatMessage } from '../worker/chat-request';
@@ -47,6 +49,12 @@ export interface ChatOptions {
     temperature?: number;
     stop?: string[];
     timeoutMs?: number;
+    /**
+     * Check on chain (client/chain-check.ts): the pinned proxy key is an active registered
+     * Proxy, the worker a sealed prompt goes to and the worker that signed the receipt are
+     * eligible registered Providers with those keys, serving the model.
+     */
+    chain?: ChainCheck;
 }
 
 export interface ChatOutcome {
@@ -59,6 +67,8 @@ export interface ChatOutcome {
     requestId: bigint;
     sealed: boolean;
     receipt: ReceiptJson;
+    /** With `chain`: the Provider contract of the worker that signed the receipt, and the Proxy contract of a pinned proxy key. */
+    onChain?: { provider: Address; proxy?: Address };
 }
 
 /** The proxy answered with an error (its OpenAI-shaped message, HTTP status and code). */
@@ -120,6 +130,7 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
     const agent = o.proxyKey ? new PinnedKeyAgent(o.proxyKey) : undefined;
     const timeoutMs = o.timeoutMs ?? 120_000;
     try {
+        const proxyContract = o.chain && o.proxyKey ? await o.chain.proxy(o.proxyKey) : undefined;
         const workers = ((await getJson(`${base}/v1/workers`, timeoutMs, agent)) as { workers: ListedWorker[] }).workers;
         const model = pickModel(workers, o.model);
         const serving = workers.filter(serves(model));
@@ -129,6 +140,12 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
         if (o.seal) {
             sealedTo = serving.filter((w) => w.x25519_public_key).sort((a, b) => a.inflight - b.inflight)[0];
             if (!sealedTo) throw new Error(`no healthy worker serving ${model} publishes an X25519 key to seal to`);
+            // Before the prompt leaves: the key it is sealed to is an attested worker's.
+            await o.chain?.worker({
+                ed25519: Buffer.from(sealedTo.ed25519_public_key, 'hex'),
+                x25519: Buffer.from(sealedTo.x25519_public_key as string, 'hex'),
+                modelHash: Buffer.from(sealedTo.models[model] ?? model.toLowerCase().replace(/^sha256:/, ''), 'hex'),
+            });
             sealed = sealChatRequest(Buffer.from(sealedTo.x25519_public_key as string, 'hex'), { messages: o.messages, stop: o.stop });
             Object.assign(body, { sealed_for: sealedTo.x25519_public_key, ...sealed.body });
         } else Object.assign(body, { messages: o.messages, stop: o.stop });
@@ -173,19 +190,36 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
         if (!receipt) throw new Error('the answer carries no work receipt');
 
         // The receipt: a listed worker's key (the sealed-to worker's, when sealed) signed it.
-        const signer = sealedTo ?? serving.find((w) => w.ed25519_public_key === receipt?.worker_key);
-        if (!signer) throw new ReceiptError(`the receipt names worker key ${String(receipt.worker_key)}, which the proxy does not list for ${model}`);
-        let opened;
-        try {
-            opened = openReceipt(receipt, new Ed25519Verifier(Buffer.from(signer.ed25519_public_key, 'hex')));
-        } catch (e) {
-            throw new ReceiptError(`bad receipt: ${(e as Error).message}`);
+        const candidates = sealedTo ? [sealedTo] : [...serving].sort((a, b) => Number(b.ed25519_public_key === receipt?.worker_key) - Number(a.ed25519_public_key === receipt?.worker_key));
+        let signer: ListedWorker | undefined;
+        let opened: ReturnType<typeof openReceipt> | undefined;
+        let why = 'no worker serving it is listed';
+        for (const w of candidates) {
+            try {
+                opened = openReceipt(receipt, new Ed25519Verifier(Buffer.from(w.ed25519_public_key, 'hex')));
+                signer = w;
+                break;
+            } catch (e) {
+                why = (e as Error).message;
+            }
         }
+        if (!signer || !opened) throw new ReceiptError(`bad receipt: no worker the proxy lists for ${model}${sealedTo ? ` (the one sealed to, ${sealedTo.name})` : ''} signed it (${why})`);
         const modelHash = opened.receipt.modelHash.toString('hex');
         if (!Object.entries(signer.models).some(([id, hash]) => hash === modelHash && (id === model || hash === model.toLowerCase().replace(/^sha256:/, ''))))
             throw new ReceiptError(`the receipt names model ${modelHash}, not ${model}`);
         const tokens = checkAnswer(opened.receipt, usage, hasher.digest());
-        return { text, model, modelHash, tokens, worker: signer, requestId: opened.receipt.requestId, sealed: !!sealed, receipt };
+        const provider = await o.chain?.worker({ ed25519: Buffer.from(signer.ed25519_public_key, 'hex'), modelHash: opened.receipt.modelHash });
+        return {
+            text,
+            model,
+            modelHash,
+            tokens,
+            worker: signer,
+            requestId: opened.receipt.requestId,
+            sealed: !!sealed,
+            receipt,
+            onChain: provider ? { provider, proxy: proxyContract } : undefined,
+        };
     } finally {
         agent?.destroy();
     }

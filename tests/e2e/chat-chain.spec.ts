@@ -1,0 +1,138 @@
+/**
+ * The client checks on chain what the proxy tells it (client/chain-check.ts): the proxy key
+ * it pins is an active registered Proxy, the worker it seals a prompt to and the worker that
+ * signed the receipt are eligible registered Providers holding those keys and serving the
+ * model. A proxy that lists an X25519 key of its own for a worker, or answers through an
+ * unregistered worker, is caught: the sealed prompt never leaves the client.
+ */
+import '@ton/test-utils';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address, toNano } from '@ton/core';
+import { startUnbond } from '../../ops/provider';
+import { registerProvider } from '../../ops/register';
+import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
+import { RecordingUI } from '../../ops/ui';
+import { ChainCheck } from '../../worker-reference/client/chain-check';
+import { chatThroughProxy } from '../../worker-reference/client/chat';
+import { escrowSecretHash, formatEscrowApiKey, secretHashBytes } from '../../worker-reference/client/api-key';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { Role } from '../../wrappers/payloads';
+import { Proxy } from '../../wrappers/Proxy';
+import { deployNetwork, makeCertificate, Network, registerProxy } from '../helpers/network';
+import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
+import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
+import { runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+
+const PROXY_SEED = Buffer.alloc(32, 101);
+const WORKER_SEED = Buffer.alloc(32, 102);
+const ROGUE_SEED = Buffer.alloc(32, 103);
+const CLIENT = new Address(0, Buffer.alloc(32, 6));
+const SECRET = Buffer.alloc(32, 0xb6);
+const API_KEY = formatEscrowApiKey(CLIENT, SECRET);
+const dir = tmpDir('cocoon-chat-chain-');
+const proxyId = identityFromSeed(PROXY_SEED);
+const workerId = identityFromSeed(WORKER_SEED);
+const rogueId = identityFromSeed(ROGUE_SEED);
+
+let net: Network;
+let api: TonV4Api;
+let proxyProcess: Spawned;
+let chain: ChainCheck;
+let provider: Address;
+let proxyContract: Address;
+const workers: FakeWorker[] = [];
+
+const ask = (model: string, o: { seal?: boolean; proxyKey?: Buffer } = {}) =>
+    chatThroughProxy({ proxy: proxyProcess.url, apiKey: API_KEY, proxyKey: o.proxyKey ?? proxyId.ed25519.publicKey, model, seal: o.seal, messages: [{ role: 'user', content: 'hi' }], maxTokens: 1, chain });
+
+beforeAll(async () => {
+    net = await deployNetwork();
+    const operator = await net.chain.treasury('operator');
+    const gpuOwner = await net.chain.treasury('gpu owner');
+    await registerProxy(net, operator, { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey } });
+    proxyContract = net.chain.openContract(Proxy.fromAddress(await net.root.getProxyAddress(0n))).address;
+    const reg = await registerProvider(new SandboxNetworkProvider(net.chain, gpuOwner, new RecordingUI()), {
+        root: net.root.address,
+        bundle: makeCertificate(net, Role.Worker, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey }),
+        stake: toNano('10'),
+        gpuModel: 'H100',
+        vramGiB: 80,
+        gpuCount: 1,
+        models: [net.model],
+        expectedUptimeBps: 9900,
+    });
+    provider = reg.address;
+    chain = new ChainCheck(new SandboxNetworkProvider(net.chain, operator, new RecordingUI()), net.root.address);
+    // The registered worker; the same worker listed under a second model with an X25519 key that is not its own; an unregistered one.
+    workers.push(await startFakeWorker({ key: workerId.ed25519, modelId: 'tiny', modelHash: net.model }));
+    workers.push(await startFakeWorker({ key: workerId.ed25519, modelId: 'twin', modelHash: net.model }));
+    workers.push(await startFakeWorker({ key: rogueId.ed25519, modelId: 'rogue', modelHash: net.model }));
+    const entry = (name: string, w: FakeWorker, ed: Buffer, x: Buffer) => ({ name, endpoint: w.url, ed25519Key: ed.toString('hex'), x25519Key: x.toString('hex'), modelHashes: [net.model.toString('hex')], workerAccount: gpuOwner.address.toString() });
+    const config = path.join(dir, 'proxy.json');
+    fs.writeFileSync(
+        config,
+        JSON.stringify({
+            proxyAddress: proxyContract.toString(),
+            keySeed: PROXY_SEED.toString('hex'),
+            dataDir: path.join(dir, 'data'),
+            workers: [
+                entry('gpu-1', workers[0], workerId.ed25519.publicKey, workerId.x25519.publicKey),
+                entry('twin', workers[1], workerId.ed25519.publicKey, proxyId.x25519.publicKey),
+                entry('rogue', workers[2], rogueId.ed25519.publicKey, rogueId.x25519.publicKey),
+            ],
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(SECRET)).toString('hex') } },
+        }),
+    );
+    proxyProcess = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--tls']);
+    api = await startTonV4Api(net.chain);
+});
+
+afterAll(async () => {
+    await stop(proxyProcess);
+    await Promise.all([...workers.map((w) => w.close()), api?.close()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('client checks on chain (client/chain-check.ts)', () => {
+    it('accepts an answer signed by a registered, eligible Provider through a registered Proxy, and names both', async () => {
+        const a = await ask('tiny');
+        expect(a.onChain?.provider).toEqualAddress(provider);
+        expect(a.onChain?.proxy).toEqualAddress(proxyContract);
+    });
+
+    it('refuses an answer signed by a worker no Provider at Root holds', async () => {
+        await expect(ask('rogue')).rejects.toThrow(new RegExp(`the worker key ${rogueId.ed25519.publicKey.toString('hex')} is not a Provider registered at Root`));
+    });
+
+    it('does not seal a prompt to an X25519 key the worker\'s Provider does not hold: the prompt never leaves', async () => {
+        const sent = workers[1].requestIds.length;
+        await expect(ask('twin', { seal: true })).rejects.toThrow(/is not the one its Provider #0 holds: a prompt sealed to it could be read by whoever listed it/);
+        expect(workers[1].requestIds.length).toBe(sent);
+    });
+
+    it('refuses a proxy key that is not a registered Proxy before sending anything', async () => {
+        await expect(chain.proxy(rogueId.ed25519.publicKey)).rejects.toThrow(/is not a Proxy registered at Root/);
+        const sent = workers[0].requestIds.length;
+        await expect(ask('tiny', { proxyKey: rogueId.ed25519.publicKey })).rejects.toThrow(/is not a Proxy registered at Root/);
+        expect(workers[0].requestIds.length).toBe(sent);
+    });
+
+    it('cocoon-chat --ton-v4 --root: the same checks through TON\'s HTTP API v4, named on stderr', async () => {
+        const args = ['--proxy', proxyProcess.url, '--proxy-key', proxyId.ed25519.publicKey.toString('hex'), '--api-key', API_KEY, '--prompt', 'hi', '--max-tokens', '1', '--ton-v4', api.url, '--root', net.root.address.toString()];
+        const ok = await runCli('cocoon-chat.js', [...args, '--model', 'tiny']);
+        expect(ok.stderr).toMatch(new RegExp(`\\[on chain: worker = Provider ${provider.toString()}, proxy = Proxy ${proxyContract.toString()}, registered at Root`));
+        expect(ok.code).toBe(0);
+        const rogue = await runCli('cocoon-chat.js', [...args, '--model', 'rogue']);
+        expect(rogue.code).toBe(1);
+        expect(rogue.stderr).toMatch(/is not a Provider registered at Root/);
+        const half = await runCli('cocoon-chat.js', ['--proxy', proxyProcess.url, '--api-key', API_KEY, '--prompt', 'hi', '--root', net.root.address.toString()]);
+        expect(half.code).toBe(2);
+        expect(half.stderr).toMatch(/--ton-v4 and --root go together/);
+    });
+
+    it('refuses a worker whose Provider is no longer eligible (unbonding)', async () => {
+        await startUnbond(new SandboxNetworkProvider(net.chain, await net.chain.treasury('gpu owner'), new RecordingUI()), { provider });
+        await expect(ask('tiny')).rejects.toThrow(/Provider #0 \(worker key [0-9a-f]{64}\) is not eligible for work/);
+    });
+});
