@@ -41,6 +41,7 @@ import { spawnCli, Spawned, stop } from '../worker-reference/launch';
 import { parseProxyConfig } from '../worker-reference/proxy/config';
 import { Ledger } from '../worker-reference/proxy/ledger';
 import { ProxyServer } from '../worker-reference/proxy/server';
+import { ChainCheck } from '../worker-reference/client/chain-check';
 import { chatThroughProxy, ChatOutcome } from '../worker-reference/client/chat';
 import { apiKeyMatches, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders } from '../worker-reference/client/api-key';
 import { AllowList, defaultParams } from '../wrappers/Root';
@@ -82,8 +83,8 @@ function mrTdOf(name: string): Buffer {
 }
 
 /** One sealed, streamed chat completion through the proxy with the client's API key, its receipt checked. */
-function askSealed(proxyUrl: string, apiKey: string, prompt: string): Promise<ChatOutcome> {
-    return chatThroughProxy({ proxy: proxyUrl, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: prompt }], maxTokens: MAX_TOKENS, temperature: 0.7 });
+function askSealed(proxyUrl: string, apiKey: string, prompt: string, chain: ChainCheck): Promise<ChatOutcome> {
+    return chatThroughProxy({ proxy: proxyUrl, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: prompt }], maxTokens: MAX_TOKENS, temperature: 0.7, chain });
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -247,10 +248,12 @@ async function main(): Promise<void> {
         say('the escrow address alone, or with a wrong secret, is refused (HTTP 401): nobody else can spend this escrow');
         const totals: TokenCounts = { prompt: 0n, cached: 0n, completion: 0n, reasoning: 0n };
         let lastReceipt: ChatOutcome['receipt'] | undefined;
+        // The client checks on chain what the proxy lists: the worker it seals to and the one that signs are the registered Provider.
+        const onChain = new ChainCheck(as('client'), root.address);
         const t0 = performance.now();
         for (const prompt of PROMPTS) {
-            const a = await askSealed(proxyUrl, escrow.apiKey, prompt);
-            if (a.worker.ed25519_public_key !== hex(workerId.ed25519.publicKey)) throw new Error('the receipt was signed by another worker than the one registered');
+            const a = await askSealed(proxyUrl, escrow.apiKey, prompt, onChain);
+            if (!a.onChain?.provider.equals(providerReg.address)) throw new Error('the receipt was signed by another worker than the one registered');
             totals.prompt += a.tokens.prompt - a.tokens.cached;
             totals.cached += a.tokens.cached;
             totals.completion += a.tokens.completion - a.tokens.reasoning;
@@ -258,7 +261,7 @@ async function main(): Promise<void> {
             lastReceipt = a.receipt;
             say(`"${prompt}" → ${JSON.stringify(a.text.slice(0, 60))}${a.text.length > 60 ? '…' : ''} (${a.tokens.completion} tokens, receipt #${a.requestId} checked)`);
         }
-        say(`the client checked every receipt: signed by the registered worker key, hashing the sealed answer it received, counting the tokens it was told`);
+        say(`the client checked every receipt (signed by the worker key, hashing the sealed answer it received, counting the tokens it was told) and, on chain, that the key it sealed to and the signer are Provider ${providerReg.address.toString()}'s, eligible and serving the model`);
         const inferenceSeconds = (performance.now() - t0) / 1000;
         const completionTokens = Number(totals.completion + totals.reasoning);
         say(`${PROMPTS.length} sealed requests, ${completionTokens} completion tokens in ${inferenceSeconds.toFixed(2)} s (${(completionTokens / inferenceSeconds).toFixed(0)} tokens/s end to end)`);
