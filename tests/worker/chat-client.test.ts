@@ -10,6 +10,7 @@ import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Address } from '@ton/core';
 import { chatThroughProxy } from '../../worker-reference/client/chat';
+import { chatOptionsFromArgs } from '../../worker-reference/cli/chat-args';
 import { escrowSecretHash, formatEscrowApiKey, secretHashBytes } from '../../worker-reference/client/api-key';
 import { sha256File } from '../../worker-reference/common/hash';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
@@ -131,19 +132,25 @@ describe('cocoon-chat', () => {
     });
 
     it('refuses bad arguments before sending anything (exit 2), and prints --help', async () => {
-        const cases: Array<[string[], RegExp]> = [
-            [['--prompt', 'hi'], /--proxy URL is required/],
-            [['--proxy', proxy.url, '--prompt', 'hi'], /give the API key with --api-key or COCOON_API_KEY/],
-            [['--proxy', proxy.url, '--api-key', 'not-a-key', '--prompt', 'hi'], /error: .*key/],
-            [['--proxy', proxy.url, '--api-key', API_KEY, '--proxy-key', 'ab'.repeat(32), '--prompt', 'hi'], /the --proxy URL must be https:\/\//],
-            [['--proxy', proxy.url, '--api-key', API_KEY, '--temperature', 'hot', '--prompt', 'hi'], /--temperature must be a number from 0 to 2/],
-            [['--proxy', proxy.url, '--api-key', API_KEY], /the prompt is empty/],
-        ];
-        for (const [args, why] of cases) {
-            const r = await runCli('cocoon-chat.js', args);
-            expect(r.stderr).toMatch(why);
-            expect(r.code).toBe(2);
-        }
+        const parse = (args: string[], stdin = '') => () => chatOptionsFromArgs(args, {}, () => stdin);
+        const url = proxy.url;
+        expect(parse(['--prompt', 'hi'])).toThrow(/--proxy URL is required/);
+        expect(parse(['--proxy', url, '--prompt', 'hi'])).toThrow(/give the API key with --api-key or COCOON_API_KEY/);
+        expect(parse(['--proxy', url, '--api-key', 'not-a-key', '--prompt', 'hi'])).toThrow(/key/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--proxy-key', 'ab'.repeat(32), '--prompt', 'hi'])).toThrow(/the --proxy URL must be https:\/\//);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--proxy-key', 'abc', '--prompt', 'hi'])).toThrow(/--proxy-key must be 64 hex characters/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--temperature', 'hot', '--prompt', 'hi'])).toThrow(/--temperature must be a number from 0 to 2/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--max-tokens', '0', '--prompt', 'hi'])).toThrow(/--max-tokens must be an integer/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--root', 'EQ'])).toThrow(/--ton-v4 and --root go together/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--ton-v4', 'http://x', '--root', 'nowhere', '--prompt', 'hi'])).toThrow(/--root is not a TON address/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY], ' \n')).toThrow(/the prompt is empty/);
+        const ok = chatOptionsFromArgs(['--proxy', url, '--system', 'Be brief.', '--seal', '--receipt', '--stop', 'x', '--stop', 'y'], { COCOON_API_KEY: API_KEY }, () => 'from stdin');
+        expect(ok.printReceipt).toBe(true);
+        expect(ok.options).toMatchObject({ apiKey: API_KEY, seal: true, maxTokens: 256, stop: ['x', 'y'], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'from stdin' }] });
+        // The command itself: a usage error exits 2 (nothing sent); --help prints the usage.
+        const r = await runCli('cocoon-chat.js', ['--proxy', url, '--api-key', API_KEY]);
+        expect(r.stderr).toMatch(/error: the prompt is empty/);
+        expect(r.code).toBe(2);
         const help = await runCli('cocoon-chat.js', ['--help']);
         expect(help.code).toBe(0);
         expect(help.stdout).toMatch(/Usage: cocoon-chat --proxy URL/);

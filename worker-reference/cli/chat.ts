@@ -3,13 +3,10 @@
  * stdout, sealed to the worker when asked, its work receipt checked (client/chat.ts).
  */
 import * as fs from 'node:fs';
-import { parseEscrowApiKey } from '../../wrappers/escrowSecret';
-import { ChatMessage } from '../worker/chat-request';
-import { Address } from '@ton/core';
-import { tonV4Reader } from '../../ops/escrow-reader';
-import { ChainCheck } from '../client/chain-check';
-import { chatThroughProxy } from '../client/chat';
-import { intArg, one, parseArgs, runMain } from './args';
+import type { ChainCheck } from '../client/chain-check';
+import { ChatOptions, chatThroughProxy } from '../client/chat';
+import { runMain } from './args';
+import { chatOptionsFromArgs } from './chat-args';
 
 const HELP = `Usage: cocoon-chat --proxy URL [--prompt TEXT] [options]
 
@@ -59,56 +56,19 @@ runMain(async () => {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help', 'seal', 'receipt']);
-    const proxy = one(args, 'proxy');
-    if (!proxy || !/^https?:\/\/[^/]+/.test(proxy)) throw new Error('--proxy URL is required: http://host:port or https://host:port (see --help)');
-    const apiKey = one(args, 'api-key') ?? process.env.COCOON_API_KEY;
-    if (!apiKey) throw new Error('give the API key with --api-key or COCOON_API_KEY: <escrow address>:<secret hex>');
-    parseEscrowApiKey(apiKey); // a malformed key is refused here, before anything is sent
-    const proxyKeyHex = one(args, 'proxy-key');
-    if (proxyKeyHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(proxyKeyHex)) throw new Error('--proxy-key must be 64 hex characters (an Ed25519 public key)');
-    if (proxyKeyHex !== undefined && !proxy.startsWith('https://')) throw new Error('--proxy-key pins a TLS certificate: the --proxy URL must be https://');
-    const temperatureText = one(args, 'temperature');
-    const temperature = temperatureText === undefined ? undefined : Number(temperatureText);
-    if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got "${temperatureText}"`);
-    const prompt = one(args, 'prompt') ?? readStdin();
-    if (prompt.trim().length === 0) throw new Error('the prompt is empty');
-    const messages: ChatMessage[] = [];
-    const system = one(args, 'system');
-    if (system !== undefined) messages.push({ role: 'system', content: system });
-    messages.push({ role: 'user', content: prompt });
-
-    const tonV4 = one(args, 'ton-v4');
-    const rootText = one(args, 'root');
-    if ((tonV4 === undefined) !== (rootText === undefined)) throw new Error('--ton-v4 and --root go together');
+    const parsed = chatOptionsFromArgs(argv, process.env, readStdin);
+    // Loaded only with --ton-v4/--root: the contract wrappers and @ton/ton are heavy to start.
     let chain: ChainCheck | undefined;
-    if (tonV4 !== undefined && rootText !== undefined) {
-        let root: Address;
-        try {
-            root = Address.parse(rootText);
-        } catch {
-            throw new Error(`--root is not a TON address: "${rootText}"`);
-        }
-        chain = new ChainCheck(tonV4Reader(tonV4), root);
+    if (parsed.chain) {
+        const [{ ChainCheck: Check }, { tonV4Reader }] = await Promise.all([import('../client/chain-check'), import('../../ops/escrow-reader')]);
+        chain = new Check(tonV4Reader(parsed.chain.tonV4), parsed.chain.root);
     }
+    const options: ChatOptions = { ...parsed.options, chain };
+    const printReceipt = parsed.printReceipt;
 
     let outcome;
     try {
-        outcome = await chatThroughProxy(
-            {
-                proxy,
-                apiKey,
-                proxyKey: proxyKeyHex === undefined ? undefined : Buffer.from(proxyKeyHex, 'hex'),
-                model: one(args, 'model'),
-                messages,
-                seal: args.switches.has('seal'),
-                maxTokens: intArg(args, 'max-tokens', 256, 1, 1 << 20),
-                temperature,
-                stop: args.values.get('stop'),
-                chain,
-            },
-            (text) => process.stdout.write(text),
-        );
+        outcome = await chatThroughProxy(options, (text) => process.stdout.write(text));
     } catch (e) {
         process.stdout.write('\n');
         process.stderr.write(`error: ${(e as Error).message}\n`);
@@ -123,5 +83,5 @@ runMain(async () => {
     );
     if (outcome.onChain)
         process.stderr.write(`[on chain: worker = Provider ${outcome.onChain.provider.toString()}${outcome.onChain.proxy ? `, proxy = Proxy ${outcome.onChain.proxy.toString()}` : ''}, registered at Root ${chain?.rootAddress.toString()}]\n`);
-    if (args.switches.has('receipt')) process.stderr.write(`${JSON.stringify(outcome.receipt, null, 2)}\n`);
+    if (printReceipt) process.stderr.write(`${JSON.stringify(outcome.receipt, null, 2)}\n`);
 });

@@ -8,7 +8,6 @@ import { Ed25519Signer } from '../crypto/ed25519';
 import { identityFromSeedHex } from '../crypto/keys';
 import { tlsCredentials } from '../crypto/tls-link';
 import { Ed25519KeyPair } from '../../wrappers/payloads';
-import { ChainEscrowReader, tonV4Reader } from '../../ops/escrow-reader';
 import { fieldsNeedingRestart, loadProxyConfig, ProxyConfig } from '../proxy/config';
 import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
@@ -101,6 +100,8 @@ async function escrowSource(tonV4: string | undefined, config: ProxyConfig): Pro
     if (tonV4 === undefined) return { reader: InMemoryEscrowReader.fromJson(config.escrows), what: 'config (no --ton-v4)' };
     if (!/^https?:\/\/[^/]+/.test(tonV4)) throw new Error(`--ton-v4 must be an http(s) URL, got "${tonV4}"`);
     if (config.escrows !== undefined) throw new Error('the config lists escrows, but with --ton-v4 they are read from the chain: remove "escrows" from the config');
+    // Loaded only here: the contract wrappers and @ton/ton are heavy for a proxy that does not read the chain.
+    const { ChainEscrowReader, tonV4Reader } = await import('../../ops/escrow-reader');
     const chain = tonV4Reader(tonV4);
     let deployed: boolean;
     try {

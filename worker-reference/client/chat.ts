@@ -16,7 +16,7 @@ import { PinnedKeyAgent } from '../crypto/tls-link';
 import { SealedPiece } from '../crypto/seal';
 import { requestModule, getJson } from '../proxy/registry';
 import { checkAnswer, ReceiptError, UsageJson } from '../proxy/receipt-check';
-import { ChainCheck } from './chain-check';
+import type { ChainCheck } from './chain-check';
 import { SseParser } from '../proxy/sse';
 import { openReceipt, ReceiptJson, ResultHasher } from '../worker/receipt';
 import { ChatMessage } from '../worker/chat-request';
