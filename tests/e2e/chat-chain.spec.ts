@@ -10,16 +10,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Address, toNano } from '@ton/core';
 import { startUnbond } from '../../ops/provider';
-import { registerProvider } from '../../ops/register';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { RecordingUI } from '../../ops/ui';
 import { ChainCheck } from '../../worker-reference/client/chain-check';
 import { chatThroughProxy } from '../../worker-reference/client/chat';
 import { escrowSecretHash, formatEscrowApiKey, secretHashBytes } from '../../worker-reference/client/api-key';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
-import { Role } from '../../wrappers/payloads';
 import { Proxy } from '../../wrappers/Proxy';
-import { deployNetwork, makeCertificate, Network, registerProxy } from '../helpers/network';
+import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
 import { runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
@@ -52,16 +50,7 @@ beforeAll(async () => {
     const gpuOwner = await net.chain.treasury('gpu owner');
     await registerProxy(net, operator, { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey } });
     proxyContract = net.chain.openContract(Proxy.fromAddress(await net.root.getProxyAddress(0n))).address;
-    const reg = await registerProvider(new SandboxNetworkProvider(net.chain, gpuOwner, new RecordingUI()), {
-        root: net.root.address,
-        bundle: makeCertificate(net, Role.Worker, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey }),
-        stake: toNano('10'),
-        gpuModel: 'H100',
-        vramGiB: 80,
-        gpuCount: 1,
-        models: [net.model],
-        expectedUptimeBps: 9900,
-    });
+    const reg = await registerWorkerProvider(net, gpuOwner, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey });
     provider = reg.address;
     chain = new ChainCheck(new SandboxNetworkProvider(net.chain, operator, new RecordingUI()), net.root.address);
     // The registered worker; the same worker listed under a second model with an X25519 key that is not its own; an unregistered one.

@@ -12,21 +12,19 @@ import { Address, fromNano, toNano } from '@ton/core';
 import { SendMessageResult } from '@ton/sandbox';
 import { run as submitFaultReportScript } from '../../scripts/submitFaultReport';
 import { run as submitFaultReportsScript } from '../../scripts/submitFaultReports';
-import { registerProvider } from '../../ops/register';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { readSignedFault } from '../../ops/settlement-file';
 import { RecordingUI } from '../../ops/ui';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { SignedFaultJson } from '../../worker-reference/proxy/faults';
-import { FaultReason, Role } from '../../wrappers/payloads';
+import { FaultReason } from '../../wrappers/payloads';
 import { Provider, SLASH_GAS } from '../../wrappers/Provider';
 import { Proxy } from '../../wrappers/Proxy';
-import { audited, deployNetwork, makeCertificate, registerProxy } from '../helpers/network';
+import { audited, deployNetwork, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startFakeWorker, FakeWorker } from '../worker/fake-worker';
 import { getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
 
-const PROVIDER_STAKE = toNano('10');
 const PROXY_SEED = Buffer.alloc(32, 81);
 const WORKER_SEED = Buffer.alloc(32, 82);
 const CLIENT = new Address(0, Buffer.alloc(32, 5));
@@ -60,16 +58,7 @@ describe('fault report end to end: bad receipt → proxy router → script → P
         const workerId = identityFromSeed(WORKER_SEED);
         await registerProxy(net, operator, { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey } });
         const proxy = net.chain.openContract(Proxy.fromAddress(await net.root.getProxyAddress(0n)));
-        const reg = await registerProvider(asOperator.as(gpuOwner), {
-            root: net.root.address,
-            bundle: makeCertificate(net, Role.Worker, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey }),
-            stake: PROVIDER_STAKE,
-            gpuModel: 'H100',
-            vramGiB: 80,
-            gpuCount: 1,
-            models: [net.model],
-            expectedUptimeBps: 9900,
-        });
+        const reg = await registerWorkerProvider(net, gpuOwner, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey });
         const provider = net.chain.openContract(Provider.fromAddress(reg.address));
 
         worker = await startFakeWorker({ key: workerId.ed25519, modelId: 'tiny', modelHash: net.model, lie: 'counts' });

@@ -13,15 +13,13 @@ import { Address, fromNano, toNano } from '@ton/core';
 import { SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
 import { run as settleScript } from '../../scripts/settle';
 import { EscrowAccess, openEscrow } from '../../ops/payments';
-import { registerProvider } from '../../ops/register';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { RecordingUI } from '../../ops/ui';
 import { proxyAuthHeaders } from '../../worker-reference/client/api-key';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
-import { Role } from '../../wrappers/payloads';
 import { Proxy } from '../../wrappers/Proxy';
 import { WorkerAccount, workerAccountFor } from '../../wrappers/WorkerAccount';
-import { audited, deployNetwork, makeCertificate, Network, registerProxy } from '../helpers/network';
+import { audited, deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
 import { getJson, postJson, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
@@ -66,21 +64,11 @@ beforeAll(async () => {
     if (wall > net.chain.now!) net.chain.now = wall;
     operator = await net.chain.treasury('operator');
     gpuOwner = await net.chain.treasury('gpu owner');
-    const asOperator = new SandboxNetworkProvider(net.chain, operator, new RecordingUI());
     const proxyId = identityFromSeed(PROXY_SEED);
     const workerId = identityFromSeed(WORKER_SEED);
     await registerProxy(net, operator, { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey } });
     proxy = net.chain.openContract(Proxy.fromAddress(await net.root.getProxyAddress(0n)));
-    const reg = await registerProvider(asOperator.as(gpuOwner), {
-        root: net.root.address,
-        bundle: makeCertificate(net, Role.Worker, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey }),
-        stake: toNano('10'),
-        gpuModel: 'H100',
-        vramGiB: 80,
-        gpuCount: 1,
-        models: [net.model],
-        expectedUptimeBps: 9900,
-    });
+    const reg = await registerWorkerProvider(net, gpuOwner, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey });
     account = (await workerAccountFor(proxy.address, reg.address, gpuOwner.address)).address;
     anonAccount = new Address(0, Buffer.alloc(32, 77));
     honest = await startFakeWorker({ key: workerId.ed25519, modelId: 'tiny', modelHash: net.model });

@@ -16,6 +16,9 @@ import {
     TcbStatusCode,
 } from '../../wrappers/payloads';
 import { AllowList, attestorMap, defaultParams, Params, Root, rootForOwner } from '../../wrappers/Root';
+import { registerProvider } from '../../ops/register';
+import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
+import { RecordingUI } from '../../ops/ui';
 
 export interface Network {
     chain: Blockchain;
@@ -249,4 +252,21 @@ export async function expectRefused(
     expect(-a.delta(from.address)).toBeGreaterThan(0n);
     expect(-a.delta(from.address)).toBeLessThanOrEqual(maxCost);
     return a;
+}
+
+/**
+ * A Provider registered through the ops function as `owner` would (an H100, the network's
+ * allowed model, 10 TON stake), for a worker with these enclave keys.
+ */
+export async function registerWorkerProvider(net: Network, owner: SandboxContract<TreasuryContract>, keys: { ed25519: Ed25519KeyPair; x25519: Buffer }): Promise<{ address: Address; seqno: bigint }> {
+    return registerProvider(new SandboxNetworkProvider(net.chain, owner, new RecordingUI()), {
+        root: net.root.address,
+        bundle: makeCertificate(net, Role.Worker, keys),
+        stake: toNano('10'),
+        gpuModel: 'H100',
+        vramGiB: 80,
+        gpuCount: 1,
+        models: [net.model],
+        expectedUptimeBps: 9900,
+    });
 }
