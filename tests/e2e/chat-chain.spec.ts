@@ -8,7 +8,7 @@
 import '@ton/test-utils';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Address, toNano } from '@ton/core';
+import { Address } from '@ton/core';
 import { startUnbond } from '../../ops/provider';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { RecordingUI } from '../../ops/ui';
