@@ -16,6 +16,8 @@ import { EscrowState as EscrowStates, escrowFor, JobEscrow } from '../wrappers/J
 export interface ContractReader {
     open<T extends Contract>(contract: T): OpenedContract<T>;
     isContractDeployed(address: Address): Promise<boolean>;
+    /** A reader fixed at the latest block, for several reads that belong together (one consistent state, fewer requests). */
+    snapshot?(): Promise<ContractReader>;
 }
 
 /**
@@ -24,9 +26,14 @@ export interface ContractReader {
  */
 export function tonV4Reader(endpoint: string, timeoutMs = 10_000): ContractReader {
     const client = new TonClient4({ endpoint, timeout: timeoutMs });
+    const at = (seqno: number): ContractReader => ({
+        open: (contract) => client.openAt(seqno, contract),
+        isContractDeployed: (address) => client.isContractDeployed(seqno, address),
+    });
     return {
         open: (contract) => client.open(contract),
         isContractDeployed: async (address) => client.isContractDeployed((await client.getLastBlock()).last.seqno, address),
+        snapshot: async () => at((await client.getLastBlock()).last.seqno),
     };
 }
 
@@ -44,8 +51,9 @@ export class ChainEscrowReader implements EscrowReader {
     ) {}
 
     async getEscrow(escrow: Address): Promise<EscrowState | null> {
-        if (!(await this.provider.isContractDeployed(escrow))) return null;
-        const e = this.provider.open(JobEscrow.fromAddress(escrow));
+        const chain = (await this.provider.snapshot?.()) ?? this.provider;
+        if (!(await chain.isContractDeployed(escrow))) return null;
+        const e = chain.open(JobEscrow.fromAddress(escrow));
         let client: Address;
         try {
             client = await e.getClient();

@@ -63,8 +63,11 @@ afterAll(async () => {
 });
 
 describe('cocoon-proxy --ton-v4: escrows read from the chain', () => {
-    it('reads through TonClient4 what the sandbox holds (the same as through the sandbox provider)', async () => {
+    it('reads through TonClient4 what the sandbox holds (the same as through the sandbox provider), at one block', async () => {
+        const before = { ...api.served };
         const overApi = await new ChainEscrowReader(tonV4Reader(api.url), p.proxy.address).getEscrow(access.address);
+        // One latest-block request, then the account and its three getters at that block.
+        expect(api.served).toEqual({ latest: before.latest + 1, account: before.account + 1, run: before.run + 3 });
         const direct = await new ChainEscrowReader(client, p.proxy.address).getEscrow(access.address);
         expect(overApi).toEqual(direct);
         expect(overApi?.open).toBe(true);
