@@ -9,10 +9,10 @@
  */
 import { Address } from '@ton/core';
 import { ContractReader } from '../../ops/escrow-reader';
+import { keyToBigInt as asInt } from '../../wrappers/payloads';
 import { Provider } from '../../wrappers/Provider';
 import { AllowList, Root } from '../../wrappers/Root';
 
-const asInt = (key: Buffer) => BigInt('0x' + key.toString('hex'));
 const hex = (key: Buffer) => key.toString('hex');
 
 export class ChainCheck {
