@@ -3,11 +3,14 @@
  *
  *  1. a sandbox chain; governance deploys Root, sets the attestor, allow-lists the images and the model
  *  2. TEST attestation: a test CA mints TDX quotes for a proxy and a worker (their keys bound in
- *     REPORTDATA); the verifier checks them; the attestor signs certificates; both register with stake
- *  3. a tiny GGUF model is generated; the reference worker (child process, llama.cpp) and the
- *     proxy router (HTTP on localhost, escrows read from the chain) start
- *  4. a client opens an escrow (storing the hash of its API secret) and sends sealed, streamed
- *     prompts through the proxy with its API key; the bare escrow address is refused
+ *     REPORTDATA); the verifier checks them; the attestor signs certificates; the GPU owner
+ *     registers with stake
+ *  3. the reference worker (child process, llama.cpp, a generated tiny GGUF) and the proxy
+ *     router (HTTP on localhost, escrows read from the chain) start; the proxy registers its
+ *     URL with stake
+ *  4. a client opens an escrow (storing the hash of its API secret), finds its proxy on chain
+ *     from the escrow alone, and sends sealed, streamed prompts with its API key; the bare
+ *     escrow address is refused
  *  5. one charge and one payout settle every request; the client closes and is refunded; a
  *     (simulated) equivocating worker is reported and slashed
  *  6. a summary: balances before/after with conservation, gas per transaction, tokens by kind,
@@ -47,6 +50,7 @@ import { apiKeyMatches, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeade
 import { AllowList, defaultParams } from '../wrappers/Root';
 import { Proxy } from '../wrappers/Proxy';
 import { JobEscrow } from '../wrappers/JobEscrow';
+import { workerAccountFor } from '../wrappers/WorkerAccount';
 import { Provider } from '../wrappers/Provider';
 import { buildWorkReceipt, parseWorkReceipt, Role, signPayload, SignedPayload, TokenCounts } from '../wrappers/payloads';
 import { Cell } from '@ton/core';
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
         await editAllowList(gov, root.address, AllowList.model, modelHash, true);
 
         // ------------------------------------------------------------------ 2
-        step(journal, 'TEST ATTESTATION (test CA, not Intel): mint TDX quotes, verify, certify, register with stake');
+        step(journal, 'TEST ATTESTATION (test CA, not Intel): mint TDX quotes, verify, certify; the GPU owner registers with stake');
         const proxyId = identityFromSeed(randomBytes(32));
         const workerSeed = randomBytes(32);
         const workerId = identityFromSeed(workerSeed);
@@ -160,13 +164,7 @@ async function main(): Promise<void> {
             say(`${Role[role].toLowerCase()} quote: ${a.result.tcbStatus}, image ${hex(a.result.imageHash!)}, keys bound, decided by ${a.result.decidedBy.join(' + ')}`);
             return a.certificate;
         };
-        journal.step('register proxy (+ deploy Proxy)');
-        const proxyReg = await registerProxy(as('proxy operator'), {
-            root: root.address,
-            bundle: certify(proxyId, proxyMrTd, Role.Proxy),
-            stake: toNano('20'),
-            endpoint: 'http://127.0.0.1 (demo)',
-        });
+        const proxyCertificate = certify(proxyId, proxyMrTd, Role.Proxy);
         journal.step('register provider (+ deploy Provider)');
         const providerReg = await registerProvider(as('GPU owner'), {
             root: root.address,
@@ -178,24 +176,25 @@ async function main(): Promise<void> {
             models: [modelHash],
             expectedUptimeBps: 9900,
         });
-        const proxyContract = chain.openContract(Proxy.fromAddress(proxyReg.address));
         const providerContract = chain.openContract(Provider.fromAddress(providerReg.address));
 
         // ------------------------------------------------------------------ 3
-        step(journal, 'Start the reference worker (llama.cpp) and the proxy router on localhost');
+        step(journal, 'Start the reference worker (llama.cpp) and the proxy router on localhost; the proxy registers its URL');
+        // The proxy runs at the address its registration will deploy, and registers the URL it listens at.
+        const proxyAddress = await root.getProxyAddress(await root.getProxyCount());
         worker = await spawnCli('cocoon-worker.js', [
             '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--data-dir', join(work, 'worker-data'),
             // Only this proxy, proving its enclave key in TLS, may ask for completions.
-            '--trust-proxy', `${proxyReg.address.toString()}=${hex(proxyId.ed25519.publicKey)}`,
+            '--trust-proxy', `${proxyAddress.toString()}=${hex(proxyId.ed25519.publicKey)}`,
         ]);
         say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')}); the proxy link is mutual TLS pinned to both enclave keys`);
         const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));
         if (backendLine) say(`worker log: ${backendLine.trim().slice(0, 160)}`);
-        const workerAccount = await proxyContract.getWorkerAccountAddress(providerReg.address, wallets['GPU owner'].address);
-        const p = await proxyContract.getPrices();
+        const workerAccount = (await workerAccountFor(proxyAddress, providerReg.address, wallets['GPU owner'].address)).address;
+        const p = params.prices; // the Proxy takes Root's params when it is deployed
         const config = parseProxyConfig(
             {
-                proxyAddress: proxyReg.address.toString(),
+                proxyAddress: proxyAddress.toString(),
                 dataDir: join(work, 'proxy-data'),
                 prices: {
                     pricePerToken: p.pricePerToken.toString(),
@@ -219,13 +218,19 @@ async function main(): Promise<void> {
             work,
         );
         const ledger = Ledger.open(config.dataDir);
-        proxyServer = new ProxyServer({ config, signer: new Ed25519Signer(proxyId.ed25519), escrows: new ChainEscrowReader(as('watcher'), proxyReg.address), ledger });
+        proxyServer = new ProxyServer({ config, signer: new Ed25519Signer(proxyId.ed25519), escrows: new ChainEscrowReader(as('watcher'), proxyAddress), ledger });
         const proxyPort = await proxyServer.start(0);
         const proxyUrl = `http://127.0.0.1:${proxyPort}`;
         say(`proxy router listening on ${proxyUrl}, escrows read from the chain`);
+        journal.step('register proxy (+ deploy Proxy)');
+        const proxyReg = await registerProxy(as('proxy operator'), { root: root.address, bundle: proxyCertificate, stake: toNano('20'), endpoint: proxyUrl });
+        if (!proxyReg.address.equals(proxyAddress)) throw new Error(`the Proxy was deployed at ${proxyReg.address.toString()}, not at ${proxyAddress.toString()}`);
+        const proxyContract = chain.openContract(Proxy.fromAddress(proxyReg.address));
+        if ((await proxyContract.getPrices()).pricePerToken !== p.pricePerToken) throw new Error("the Proxy's prices are not the ones the router charges");
+        say(`the proxy registered with stake as Proxy #${proxyReg.seqno}, endpoint ${proxyUrl} (an operator registers its public https URL; clients pin its key)`);
 
         // ------------------------------------------------------------------ 4
-        step(journal, 'A client opens an escrow and sends sealed, streamed prompts through the proxy');
+        step(journal, 'A client opens an escrow, finds its proxy on chain, and sends sealed, streamed prompts through it');
         const client = as('client');
         const chat = (apiKey: string) =>
             fetch(`${proxyUrl}/v1/chat/completions`, {
@@ -250,9 +255,13 @@ async function main(): Promise<void> {
         let lastReceipt: ChatOutcome['receipt'] | undefined;
         // The client checks on chain what the proxy lists: the worker it seals to and the one that signs are the registered Provider.
         const onChain = new ChainCheck(as('client'), root.address);
+        // All the client needs is its API key and Root's address: the proxy comes from the escrow.
+        const found = await onChain.proxyForEscrow(escrow.address);
+        if (found.endpoint !== proxyUrl || !found.key.equals(proxyId.ed25519.publicKey)) throw new Error(`the chain names the proxy at ${found.endpoint}, not ${proxyUrl}`);
+        say(`the client found its proxy on chain from its escrow: Proxy #${found.seqno} at ${found.endpoint}, active, holding the key the escrow takes charges from`);
         const t0 = performance.now();
         for (const prompt of PROMPTS) {
-            const a = await askSealed(proxyUrl, escrow.apiKey, prompt, onChain);
+            const a = await askSealed(found.endpoint, escrow.apiKey, prompt, onChain);
             if (!a.onChain?.provider.equals(providerReg.address)) throw new Error('the receipt was signed by another worker than the one registered');
             totals.prompt += a.tokens.prompt - a.tokens.cached;
             totals.cached += a.tokens.cached;

@@ -13,6 +13,7 @@ import {
     tcbStatusName,
     verifyCellSignature,
 } from '../wrappers/payloads';
+import { proxyEndpointProblem } from '../wrappers/Proxy';
 import { AllowList, modelSet, REGISTRATION_GAS } from '../wrappers/Root';
 import { openRoot } from './root';
 import { chainNow } from './chain-time';
@@ -86,6 +87,8 @@ export interface RegisterProxyOptions {
 
 /** Registers a proxy; the sending wallet becomes its operator. Returns the Proxy's seqno and address. */
 export async function registerProxy(provider: NetworkProvider, o: RegisterProxyOptions): Promise<{ seqno: bigint; address: Address }> {
+    const badEndpoint = proxyEndpointProblem(o.endpoint);
+    if (badEndpoint) throw new Error(`Root would store an endpoint no client can use: ${badEndpoint}`);
     await refuseBadCertificate(provider, o.root, o.bundle, Role.Proxy);
     const root = openRoot(provider, o.root);
     const bySeqno = (k: bigint) => root.getProxySeqnoByKey(k);

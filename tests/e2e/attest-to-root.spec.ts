@@ -97,7 +97,7 @@ describe('attestation end to end: minted quote → verify → certificate → Ro
             quote: mintFor(ca, ed.publicKey, x, randomBytes(48)), collateral: ca.collateral(), now: net.chain.now!, rootCa: ca.rootDer,
             root: net.root.address, role: Role.Proxy, ed25519Key: ed.publicKey, x25519Key: x, attestors: net.attestors,
         });
-        await expect(registerProxy(operator, { root: net.root.address, bundle: certificate, stake: toNano('10'), endpoint: 'x' })).rejects.toThrow(
+        await expect(registerProxy(operator, { root: net.root.address, bundle: certificate, stake: toNano('10'), endpoint: 'https://p.example' })).rejects.toThrow(
             /not on Root's proxy image list/,
         );
     });

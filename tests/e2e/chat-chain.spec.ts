@@ -3,12 +3,14 @@
  * it pins is an active registered Proxy, the worker it seals a prompt to and the worker that
  * signed the receipt are eligible registered Providers holding those keys and serving the
  * model. A proxy that lists an X25519 key of its own for a worker, or answers through an
- * unregistered worker, is caught: the sealed prompt never leaves the client.
+ * unregistered worker, is caught: the sealed prompt never leaves the client. A client that
+ * names no proxy finds its escrow's on chain: registered endpoint, TLS pinned to its key.
  */
 import '@ton/test-utils';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Address } from '@ton/core';
+import { Address, toNano } from '@ton/core';
+import { openEscrow } from '../../ops/payments';
 import { startUnbond } from '../../ops/provider';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { RecordingUI } from '../../ops/ui';
@@ -16,8 +18,9 @@ import { ChainCheck } from '../../worker-reference/client/chain-check';
 import { chatThroughProxy } from '../../worker-reference/client/chat';
 import { escrowSecretHash, formatEscrowApiKey, secretHashBytes } from '../../worker-reference/client/api-key';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
-import { Proxy } from '../../wrappers/Proxy';
-import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
+import { escrowFor } from '../../wrappers/JobEscrow';
+import { Role } from '../../wrappers/payloads';
+import { deployNetwork, makeCertificate, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
 import { runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
@@ -25,13 +28,13 @@ import { runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
 const PROXY_SEED = Buffer.alloc(32, 101);
 const WORKER_SEED = Buffer.alloc(32, 102);
 const ROGUE_SEED = Buffer.alloc(32, 103);
-const CLIENT = new Address(0, Buffer.alloc(32, 6));
+const IMPOSTOR_SEED = Buffer.alloc(32, 104);
 const SECRET = Buffer.alloc(32, 0xb6);
-const API_KEY = formatEscrowApiKey(CLIENT, SECRET);
 const dir = tmpDir('cocoon-chat-chain-');
 const proxyId = identityFromSeed(PROXY_SEED);
 const workerId = identityFromSeed(WORKER_SEED);
 const rogueId = identityFromSeed(ROGUE_SEED);
+const impostorId = identityFromSeed(IMPOSTOR_SEED);
 
 let net: Network;
 let api: TonV4Api;
@@ -39,7 +42,11 @@ let proxyProcess: Spawned;
 let chain: ChainCheck;
 let provider: Address;
 let proxyContract: Address;
+/** The client's JobEscrow with the proxy, and its API key. */
+let escrow: Address;
+let API_KEY: string;
 const workers: FakeWorker[] = [];
+const sandboxAs = async (name: string) => new SandboxNetworkProvider(net.chain, await net.chain.treasury(name), new RecordingUI());
 
 const ask = (model: string, o: { seal?: boolean; proxyKey?: Buffer } = {}) =>
     chatThroughProxy({ proxy: proxyProcess.url, apiKey: API_KEY, proxyKey: o.proxyKey ?? proxyId.ed25519.publicKey, model, seal: o.seal, messages: [{ role: 'user', content: 'hi' }], maxTokens: 1, chain });
@@ -48,8 +55,10 @@ beforeAll(async () => {
     net = await deployNetwork();
     const operator = await net.chain.treasury('operator');
     const gpuOwner = await net.chain.treasury('gpu owner');
-    await registerProxy(net, operator, { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey } });
-    proxyContract = net.chain.openContract(Proxy.fromAddress(await net.root.getProxyAddress(0n))).address;
+    // The proxy starts first (at the address its registration will deploy), so that it registers the URL it listens at.
+    proxyContract = await net.root.getProxyAddress(0n);
+    escrow = (await escrowFor(proxyContract, (await net.chain.treasury('client')).address)).address;
+    API_KEY = formatEscrowApiKey(escrow, SECRET);
     const reg = await registerWorkerProvider(net, gpuOwner, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey });
     provider = reg.address;
     chain = new ChainCheck(new SandboxNetworkProvider(net.chain, operator, new RecordingUI()), net.root.address);
@@ -70,10 +79,13 @@ beforeAll(async () => {
                 entry('twin', workers[1], workerId.ed25519.publicKey, proxyId.x25519.publicKey),
                 entry('rogue', workers[2], rogueId.ed25519.publicKey, rogueId.x25519.publicKey),
             ],
-            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(SECRET)).toString('hex') } },
+            escrows: { [escrow.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(SECRET)).toString('hex') } },
         }),
     );
     proxyProcess = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--tls']);
+    await registerProxy(net, operator, { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey }, endpoint: proxyProcess.url });
+    expect(await net.root.getProxyAddress(0n)).toEqualAddress(proxyContract);
+    await openEscrow(await sandboxAs('client'), { proxy: proxyContract, deposit: toNano('5'), secret: SECRET });
     api = await startTonV4Api(net.chain);
 });
 
@@ -81,6 +93,61 @@ afterAll(async () => {
     await stop(proxyProcess);
     await Promise.all([...workers.map((w) => w.close()), api?.close()]);
     fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('client finds its proxy on chain from its escrow (ChainCheck.proxyForEscrow)', () => {
+    // A second Proxy, registered with the first one's URL but a key of its own, its certificate valid one day.
+    let impostor: { escrow: Address; apiKey: string };
+    beforeAll(async () => {
+        const keys = { ed25519: impostorId.ed25519, x25519: impostorId.x25519.publicKey };
+        await registerProxy(net, await net.chain.treasury('operator 2'), { keys, bundle: makeCertificate(net, Role.Proxy, keys, { validUntil: net.chain.now! + 86400 }), endpoint: proxyProcess.url });
+        const opened = await openEscrow(await sandboxAs('client 2'), { proxy: await net.root.getProxyAddress(1n), deposit: toNano('5'), secret: SECRET });
+        impostor = { escrow: opened.address, apiKey: opened.apiKey };
+    });
+
+    it("names the escrow's Proxy, its registered endpoint and the key the escrow takes charges from", async () => {
+        const found = await chain.proxyForEscrow(escrow);
+        expect(found.address).toEqualAddress(proxyContract);
+        expect(found.seqno).toBe(0n);
+        expect(found.endpoint).toBe(proxyProcess.url);
+        expect(found.key.equals(proxyId.ed25519.publicKey)).toBe(true);
+    });
+
+    it('cocoon-chat with no --proxy: connects to the endpoint found, pinned to the registered key, and answers', async () => {
+        const r = await runCli('cocoon-chat.js', ['--prompt', 'hi', '--max-tokens', '1', '--model', 'tiny', '--ton-v4', api.url, '--root', net.root.address.toString()], 60_000, { env: { COCOON_API_KEY: API_KEY } });
+        expect(r.stderr).toContain(`[proxy from chain: Proxy #0 ${proxyContract.toString()} at ${proxyProcess.url}, TLS pinned to its registered key]`);
+        expect(r.stderr).toMatch(/receipt #\d+ checked/);
+        expect(r.code).toBe(0);
+    });
+
+    it("refuses a registered endpoint whose server does not hold that Proxy's key: the TLS pin fails, nothing is sent", async () => {
+        const sent = workers.reduce((n, w) => n + w.requestIds.length, 0);
+        const r = await runCli('cocoon-chat.js', ['--prompt', 'hi', '--max-tokens', '1', '--model', 'tiny', '--ton-v4', api.url, '--root', net.root.address.toString()], 60_000, { env: { COCOON_API_KEY: impostor.apiKey } });
+        expect(r.stderr).toMatch(/\[proxy from chain: Proxy #1 /);
+        expect(r.stderr).toMatch(new RegExp(`error: .*${impostorId.ed25519.publicKey.toString('hex')}`));
+        expect(r.code).toBe(1);
+        expect(workers.reduce((n, w) => n + w.requestIds.length, 0)).toBe(sent);
+    });
+
+    it('refuses an API key whose escrow is not deployed', async () => {
+        const nowhere = new Address(0, Buffer.alloc(32, 7));
+        await expect(chain.proxyForEscrow(nowhere)).rejects.toThrow(`the escrow ${nowhere.toString()} of this API key is not deployed on this chain`);
+    });
+
+    it('refuses an address that is not an escrow (a Proxy contract)', async () => {
+        await expect(chain.proxyForEscrow(proxyContract)).rejects.toThrow(`${proxyContract.toString()} is not a JobEscrow`);
+    });
+
+    it('refuses a Proxy that is no longer active (its certificate expired)', async () => {
+        const now = net.chain.now!;
+        net.chain.now = now + 2 * 86400;
+        try {
+            await expect(chain.proxyForEscrow(impostor.escrow)).rejects.toThrow(/the Proxy #1 with key [0-9a-f]{64} is not active/);
+            expect((await chain.proxyForEscrow(escrow)).seqno).toBe(0n);
+        } finally {
+            net.chain.now = now;
+        }
+    });
 });
 
 describe('client checks on chain (client/chain-check.ts)', () => {
@@ -121,7 +188,7 @@ describe('client checks on chain (client/chain-check.ts)', () => {
     });
 
     it('refuses a worker whose Provider is no longer eligible (unbonding)', async () => {
-        await startUnbond(new SandboxNetworkProvider(net.chain, await net.chain.treasury('gpu owner'), new RecordingUI()), { provider });
+        await startUnbond(await sandboxAs('gpu owner'), { provider });
         await expect(ask('tiny')).rejects.toThrow(/Provider #0 \(worker key [0-9a-f]{64}\) is not eligible for work/);
     });
 });

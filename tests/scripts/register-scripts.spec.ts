@@ -82,7 +82,7 @@ describe('registerProxy / registerProvider scripts', () => {
             registerProxyScript(operator, [
                 '--root', net.root.address.toString(), '--quote', join(dir, 'garbage.bin'), '--collateral', join(dir, 'collateral.json'),
                 '--attestor-key', join(dir, 'attestor.key'), '--ed25519', randomBytes(32).toString('hex'), '--x25519', randomBytes(32).toString('hex'),
-                '--stake', '10', '--endpoint', 'x',
+                '--stake', '10', '--endpoint', 'https://proxy.example',
             ]),
         ).rejects.toThrow(/quote rejected: /);
         expect(await operatorWallet.getBalance()).toBe(before);
@@ -90,8 +90,15 @@ describe('registerProxy / registerProvider scripts', () => {
 
     it('needs exactly one certificate source', async () => {
         const { net, operator, ui } = await setup();
-        await registerProxyScript(operator, ['--root', net.root.address.toString(), '--stake', '10', '--endpoint', 'x']);
+        await registerProxyScript(operator, ['--root', net.root.address.toString(), '--stake', '10', '--endpoint', 'https://proxy.example']);
         expect(process.exitCode).toBe(2);
         expect(ui.lines.at(-1)).toMatch(/give either --certificate or --quote/);
+    });
+
+    it('refuses an endpoint that is not a base http(s) URL before verifying anything', async () => {
+        const { net, operator, ui } = await setup();
+        await registerProxyScript(operator, ['--root', net.root.address.toString(), '--stake', '10', '--endpoint', 'proxy.example']);
+        expect(process.exitCode).toBe(2);
+        expect(ui.lines.at(-1)).toMatch(/--endpoint: "proxy.example" is not a URL: give the base URL clients connect to/);
     });
 });

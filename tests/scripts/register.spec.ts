@@ -58,10 +58,10 @@ describe('registration functions (ops/register.ts)', () => {
         const { net, provider, operator } = await setup();
         const before = await operator.getBalance();
         await expect(
-            registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, randomNodeKeys(), { validUntil: 1 }), stake: toNano('10'), endpoint: 'x' }),
+            registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, randomNodeKeys(), { validUntil: 1 }), stake: toNano('10'), endpoint: 'https://proxy.example' }),
         ).rejects.toThrow(/Root would refuse this certificate:\n- certificate expired/);
         await expect(
-            registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, randomNodeKeys()), stake: toNano('1'), endpoint: 'x' }),
+            registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, randomNodeKeys()), stake: toNano('1'), endpoint: 'https://proxy.example' }),
         ).rejects.toThrow(/below Root's minimum proxy stake/);
         const worker = { root: net.root.address, stake: toNano('10'), gpuModel: 'x', vramGiB: 1, gpuCount: 1, expectedUptimeBps: 1 };
         await expect(
@@ -69,9 +69,21 @@ describe('registration functions (ops/register.ts)', () => {
         ).rejects.toThrow(/is not on Root's model list/);
         expect(await operator.getBalance()).toBe(before);
         const keys = randomNodeKeys();
-        await registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, keys), stake: toNano('10'), endpoint: 'x' });
+        await registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, keys), stake: toNano('10'), endpoint: 'https://proxy.example' });
         await expect(
-            registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, keys), stake: toNano('10'), endpoint: 'x' }),
+            registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, keys), stake: toNano('10'), endpoint: 'https://proxy.example' }),
         ).rejects.toThrow(/already registered/);
+    });
+
+    it('refuses a proxy endpoint clients could not connect to, before sending', async () => {
+        const { net, provider, operator } = await setup();
+        const before = await operator.getBalance();
+        const reg = (endpoint: string) => registerProxy(provider, { root: net.root.address, bundle: makeCertificate(net, Role.Proxy, randomNodeKeys()), stake: toNano('10'), endpoint });
+        await expect(reg('proxy.example:8443')).rejects.toThrow(/endpoint no client can use: "proxy.example:8443" is not an http\(s\) URL/);
+        await expect(reg('ftp://proxy.example')).rejects.toThrow(/is not an http\(s\) URL/);
+        await expect(reg('https://proxy.example/v1')).rejects.toThrow(/must be a base URL, scheme:\/\/host\[:port\] with no path/);
+        await expect(reg(`https://${'a'.repeat(120)}.example`)).rejects.toThrow(/at most 127 fit Root's record/);
+        expect(await operator.getBalance()).toBe(before);
+        expect(await net.root.getProxyCount()).toBe(0n);
     });
 });

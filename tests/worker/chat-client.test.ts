@@ -134,7 +134,11 @@ describe('cocoon-chat', () => {
     it('refuses bad arguments before sending anything (exit 2), and prints --help', async () => {
         const parse = (args: string[], stdin = '') => () => chatOptionsFromArgs(args, {}, () => stdin);
         const url = proxy.url;
-        expect(parse(['--prompt', 'hi'])).toThrow(/--proxy URL is required/);
+        expect(parse(['--prompt', 'hi'])).toThrow(/give --proxy URL, or --ton-v4 URL and --root ADDRESS/);
+        expect(parse(['--proxy', 'proxy.example', '--api-key', API_KEY, '--prompt', 'hi'])).toThrow(/--proxy must be http:\/\/host:port or https:\/\/host:port/);
+        const root = `0:${'11'.repeat(32)}`;
+        expect(parse(['--ton-v4', 'http://x', '--root', root, '--api-key', API_KEY, '--proxy-key', 'ab'.repeat(32), '--prompt', 'hi'])).toThrow(/--proxy-key goes with --proxy/);
+        expect(parse(['--ton-v4', 'http://x', '--root', root, '--api-key', API_KEY, '--prompt', 'hi'])().options.proxy).toBeUndefined();
         expect(parse(['--proxy', url, '--prompt', 'hi'])).toThrow(/give the API key with --api-key or COCOON_API_KEY/);
         expect(parse(['--proxy', url, '--api-key', 'not-a-key', '--prompt', 'hi'])).toThrow(/key/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--proxy-key', 'ab'.repeat(32), '--prompt', 'hi'])).toThrow(/the --proxy URL must be https:\/\//);
@@ -153,7 +157,7 @@ describe('cocoon-chat', () => {
         expect(r.code).toBe(2);
         const help = await runCli('cocoon-chat.js', ['--help']);
         expect(help.code).toBe(0);
-        expect(help.stdout).toMatch(/Usage: cocoon-chat --proxy URL/);
+        expect(help.stdout).toMatch(/Usage: cocoon-chat \(--proxy URL \| --ton-v4 URL --root ADDRESS\)/);
     });
 });
 

@@ -13,16 +13,20 @@ export function chatOptionsFromArgs(
     argv: string[],
     env: NodeJS.ProcessEnv,
     stdin: () => string,
-): { options: Omit<ChatOptions, 'chain'>; printReceipt: boolean; chain?: { tonV4: string; root: Address } } {
+): { options: Omit<ChatOptions, 'chain' | 'proxy'> & { proxy?: string }; printReceipt: boolean; chain?: { tonV4: string; root: Address } } {
     const args = parseArgs(argv, ['help', 'seal', 'receipt']);
     const proxy = one(args, 'proxy');
-    if (!proxy || !/^https?:\/\/[^/]+/.test(proxy)) throw new Error('--proxy URL is required: http://host:port or https://host:port (see --help)');
+    const onChain = one(args, 'ton-v4') !== undefined && one(args, 'root') !== undefined;
+    if (proxy === undefined && !onChain)
+        throw new Error("give --proxy URL, or --ton-v4 URL and --root ADDRESS to find your escrow's proxy on chain (see --help)");
+    if (proxy !== undefined && !/^https?:\/\/[^/]+/.test(proxy)) throw new Error(`--proxy must be http://host:port or https://host:port, got "${proxy}"`);
     const apiKey = one(args, 'api-key') ?? env.COCOON_API_KEY;
     if (!apiKey) throw new Error('give the API key with --api-key or COCOON_API_KEY: <escrow address>:<secret hex>');
     parseEscrowApiKey(apiKey); // a malformed key is refused here, before anything is sent
     const proxyKeyHex = one(args, 'proxy-key');
     if (proxyKeyHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(proxyKeyHex)) throw new Error('--proxy-key must be 64 hex characters (an Ed25519 public key)');
-    if (proxyKeyHex !== undefined && !proxy.startsWith('https://')) throw new Error('--proxy-key pins a TLS certificate: the --proxy URL must be https://');
+    if (proxyKeyHex !== undefined && proxy === undefined) throw new Error('--proxy-key goes with --proxy: a proxy found on chain is pinned to its registered key');
+    if (proxyKeyHex !== undefined && !(proxy as string).startsWith('https://')) throw new Error('--proxy-key pins a TLS certificate: the --proxy URL must be https://');
     const temperatureText = one(args, 'temperature');
     const temperature = temperatureText === undefined ? undefined : Number(temperatureText);
     if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got "${temperatureText}"`);

@@ -4,19 +4,23 @@
  */
 import * as fs from 'node:fs';
 import type { ChainCheck } from '../client/chain-check';
-import { ChatOptions, chatThroughProxy } from '../client/chat';
+import { chatThroughProxy } from '../client/chat';
+import { parseEscrowApiKey } from '../../wrappers/escrowSecret';
 import { runMain } from './args';
 import { chatOptionsFromArgs } from './chat-args';
 
-const HELP = `Usage: cocoon-chat --proxy URL [--prompt TEXT] [options]
+const HELP = `Usage: cocoon-chat (--proxy URL | --ton-v4 URL --root ADDRESS) [--prompt TEXT] [options]
 
 Sends one chat completion through a Cocoon proxy and prints the answer to stdout as it
-streams. The prompt is --prompt, or standard input when it is absent. At the end a line on
+streams. With --ton-v4 and --root and no --proxy, the proxy is the one your escrow (the
+address in the API key) is with, found on chain: its registered endpoint, the connection
+pinned to its registered key when the endpoint is https. The prompt is --prompt, or standard input when it is absent. At the end a line on
 stderr says what was charged and who answered: the work receipt was checked (signed by a
 worker the proxy lists, for the model asked, hashing exactly the answer received and
 counting exactly the tokens reported), or the command fails.
 
-  --proxy URL          the proxy's base URL (http:// or https://)
+  --proxy URL          the proxy's base URL (http:// or https://); without it, found on
+                       chain (needs --ton-v4 and --root)
   --proxy-key HEX      the proxy's Ed25519 enclave key: its TLS certificate must carry it
                        (a proxy started with --tls); nothing is sent to any other
   --api-key KEY        <escrow address>:<secret hex>, or COCOON_API_KEY in the environment
@@ -29,7 +33,8 @@ counting exactly the tokens reported), or the command fails.
                        check on chain (TON's HTTP API v4, the network's Root): the worker a
                        sealed prompt goes to and the worker that signed the receipt are
                        eligible Providers registered at Root with those keys, serving the
-                       model; with --proxy-key, that the proxy is an active registered Proxy
+                       model; the proxy (found from the escrow, or --proxy-key) is an
+                       active Proxy registered there
   --system TEXT        a system message before the prompt
   --prompt TEXT        the user message (default: standard input)
   --max-tokens N       most tokens to generate (default 256)
@@ -63,12 +68,20 @@ runMain(async () => {
         const [{ ChainCheck: Check }, { tonV4Reader }] = await Promise.all([import('../client/chain-check'), import('../../ops/escrow-reader')]);
         chain = new Check(tonV4Reader(parsed.chain.tonV4), parsed.chain.root);
     }
-    const options: ChatOptions = { ...parsed.options, chain };
     const printReceipt = parsed.printReceipt;
 
     let outcome;
     try {
-        outcome = await chatThroughProxy(options, (text) => process.stdout.write(text));
+        let { proxy, proxyKey } = parsed.options;
+        if (proxy === undefined) {
+            const found = await (chain as ChainCheck).proxyForEscrow(parseEscrowApiKey(parsed.options.apiKey).escrow);
+            proxy = found.endpoint;
+            const pinned = proxy.startsWith('https://');
+            if (pinned) proxyKey = found.key;
+            process.stderr.write(`[proxy from chain: Proxy #${found.seqno} ${found.address.toString()} at ${proxy}${pinned ? ', TLS pinned to its registered key' : ''}]\n`);
+            if (!pinned) process.stderr.write('warning: the registered endpoint is plain http: the connection does not prove the proxy\'s key (receipts are still checked; --seal keeps the prompt private)\n');
+        }
+        outcome = await chatThroughProxy({ ...parsed.options, proxy, proxyKey, chain }, (text) => process.stdout.write(text));
     } catch (e) {
         process.stdout.write('\n');
         process.stderr.write(`error: ${(e as Error).message}\n`);

@@ -9,11 +9,24 @@
  */
 import { Address } from '@ton/core';
 import { ContractReader } from '../../ops/escrow-reader';
-import { keyToBigInt as asInt } from '../../wrappers/payloads';
+import { EscrowState, JobEscrow } from '../../wrappers/JobEscrow';
+import { bigIntToKey as keyBytes, keyToBigInt as asInt } from '../../wrappers/payloads';
 import { Provider } from '../../wrappers/Provider';
+import { Proxy, proxyEndpointProblem } from '../../wrappers/Proxy';
 import { AllowList, Root } from '../../wrappers/Root';
 
 const hex = (key: Buffer) => key.toString('hex');
+
+/** The proxy a client's escrow is with, as the chain has it. */
+export interface ChainProxy {
+    /** The Proxy contract (the one the escrow names). */
+    address: Address;
+    seqno: bigint;
+    /** The base URL registered at Root (checked: http(s)://host[:port]). */
+    endpoint: string;
+    /** Its enclave Ed25519 key: signs the escrow's charges and, with https, the TLS certificate. */
+    key: Buffer;
+}
 
 export class ChainCheck {
     private readonly root;
@@ -27,11 +40,46 @@ export class ChainCheck {
 
     /** Throws unless `key` is the enclave key of an active Proxy registered at Root; returns that Proxy's address. */
     async proxy(key: Buffer): Promise<Address> {
-        if (!(await this.reader.isContractDeployed(this.rootAddress))) throw new Error(`Root ${this.rootAddress.toString()} is not deployed on this chain`);
+        await this.requireRoot();
         const seqno = await this.root.getProxySeqnoByKey(asInt(key));
         if (seqno === null) throw new Error(`the proxy key ${hex(key)} is not a Proxy registered at Root ${this.rootAddress.toString()}`);
         if (!(await this.root.getIsProxyActive(seqno))) throw new Error(`the Proxy #${seqno} with key ${hex(key)} is not active (closing, closed or deactivated)`);
         return this.root.getProxyAddress(seqno);
+    }
+
+    /**
+     * The proxy the escrow `escrow` (the address in a client's API key) is with: an active
+     * Proxy registered at this Root whose key is the one the escrow accepts charges from, and
+     * the endpoint it registered. What a client needs to know to connect, from the chain alone.
+     */
+    async proxyForEscrow(escrow: Address): Promise<ChainProxy> {
+        await this.requireRoot();
+        const e = escrow.toString();
+        if (!(await this.reader.isContractDeployed(escrow))) throw new Error(`the escrow ${e} of this API key is not deployed on this chain: open it first (scripts/openEscrow)`);
+        const job = this.reader.open(JobEscrow.fromAddress(escrow));
+        let state: bigint, address: Address, escrowKey: Buffer;
+        try {
+            [state, address, escrowKey] = [await job.getState(), await job.getProxy(), keyBytes(await job.getProxyKey())];
+        } catch (err) {
+            throw new Error(`${e} is not a JobEscrow (its get-methods do not answer as an escrow's: ${(err as Error).message})`);
+        }
+        if (state === EscrowState.new || state === EscrowState.opening) throw new Error(`the escrow ${e} is not open yet (no Proxy has accepted it)`);
+        if (!(await this.reader.isContractDeployed(address))) throw new Error(`the escrow ${e} names Proxy ${address.toString()}, which is not deployed`);
+        const p = this.reader.open(Proxy.fromAddress(address));
+        if (!(await p.getRoot()).equals(this.rootAddress)) throw new Error(`the escrow ${e} is with Proxy ${address.toString()} of another Root than ${this.rootAddress.toString()}`);
+        const key = keyBytes(await p.getEd25519Key());
+        if (!key.equals(escrowKey)) throw new Error(`Proxy ${address.toString()} holds key ${hex(key)}, but the escrow ${e} accepts charges signed by ${hex(escrowKey)}`);
+        const registered = await this.proxy(key);
+        if (!registered.equals(address)) throw new Error(`the key of Proxy ${address.toString()} is registered at Root for another Proxy, ${registered.toString()}`);
+        const seqno = await p.getSeqno();
+        const endpoint = await p.getEndpoint();
+        const bad = proxyEndpointProblem(endpoint);
+        if (bad) throw new Error(`Proxy #${seqno} (${address.toString()}) registered an endpoint a client cannot connect to: ${bad}`);
+        return { address, seqno, endpoint: endpoint.replace(/\/$/, ''), key };
+    }
+
+    private async requireRoot(): Promise<void> {
+        if (!(await this.reader.isContractDeployed(this.rootAddress))) throw new Error(`Root ${this.rootAddress.toString()} is not deployed on this chain`);
     }
 
     /**
