@@ -72,6 +72,9 @@ async function requireClient(provider: NetworkProvider, escrow: Address) {
     return e;
 }
 
+/** A charge or payout the chain has already taken (or gone past): nothing new to submit, not a failure. */
+export class AlreadySettled extends Error {}
+
 // ------------------------------------------------------------------------------ client
 
 /** What a client needs to call a proxy: the escrow, its API secret and the API key made of both. Keep the secret and key private. */
@@ -197,7 +200,7 @@ export async function submitCharge(provider: NetworkProvider, o: { escrow: Addre
     const t = c.tokens;
     const seen = l.tokens;
     if (t.prompt < seen.prompt || t.cached < seen.cached || t.completion < seen.completion || t.reasoning < seen.reasoning) throw new Error('stale charge: a token count is below what the escrow already charged');
-    if (t.prompt === seen.prompt && t.cached === seen.cached && t.completion === seen.completion && t.reasoning === seen.reasoning) throw new Error('nothing to charge: the escrow already accepted these counts');
+    if (t.prompt === seen.prompt && t.cached === seen.cached && t.completion === seen.completion && t.reasoning === seen.reasoning) throw new AlreadySettled('nothing to charge: the escrow already accepted these counts');
     const prices = await e.getPrices();
     const increase = chargeAmount(t, prices) - l.charged;
     if (increase > l.balance) throw new Error(`the charge (${fromNano(increase)} TON) is above the client's balance (${fromNano(l.balance)} TON)`);
@@ -228,7 +231,7 @@ export async function submitPayout(
     const deployed = await provider.isContractDeployed(account.address);
     const paidBefore = deployed ? await account.getPaidTokens() : 0n;
     if (deployed && (await account.getPendingTokens()) !== 0n) throw new Error('a payout of this account is in flight; wait for it');
-    if (p.tokens <= paidBefore) throw new Error(`stale payout: ${p.tokens} tokens, already paid up to ${paidBefore}`);
+    if (p.tokens <= paidBefore) throw new AlreadySettled(`stale payout: ${p.tokens} tokens, already paid up to ${paidBefore}`);
     const prices = await proxy.getPrices();
     const fee = payoutAmount(paidBefore, p.tokens, prices);
     if (fee > (await proxy.getPool())) throw new Error(`the proxy's pool cannot pay ${fromNano(fee)} TON yet (settle charges first)`);

@@ -9,7 +9,7 @@ import type { NetworkProvider } from '@ton/blueprint';
 import { Address } from '@ton/core';
 import { Provider } from '../wrappers/Provider';
 import { WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
-import { submitCharge, submitPayout } from './payments';
+import { AlreadySettled, submitCharge, submitPayout } from './payments';
 import { RouterClient } from './router-client';
 import { readSignedCharge, readSignedPayout } from './settlement-file';
 
@@ -27,9 +27,6 @@ interface RouterWorker {
     provider?: string | null;
 }
 
-/** The "already taken" refusals of submitCharge / submitPayout: nothing new to settle. */
-const nothingNew = (why: string) => /^nothing to charge|^stale payout/.test(why);
-
 export async function settleFromRouter(provider: NetworkProvider, router: RouterClient): Promise<SettlePass> {
     const pass: SettlePass = { charged: [], paid: [], upToDate: 0, skipped: [] };
     const listed = (await router.get('/v1/settlement')) as { escrows?: unknown; worker_accounts?: unknown };
@@ -41,9 +38,8 @@ export async function settleFromRouter(provider: NetworkProvider, router: Router
         try {
             await submit();
         } catch (e) {
-            const why = (e as Error).message;
-            if (nothingNew(why)) pass.upToDate++;
-            else pass.skipped.push({ address, why });
+            if (e instanceof AlreadySettled) pass.upToDate++;
+            else pass.skipped.push({ address, why: (e as Error).message });
         }
     };
 

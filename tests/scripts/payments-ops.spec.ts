@@ -2,6 +2,7 @@ import '@ton/test-utils';
 import { Address, Cell, toNano } from '@ton/core';
 import {
     describeEscrow,
+    AlreadySettled,
     describeProxy,
     openEscrow,
     proxyAddStake,
@@ -231,6 +232,7 @@ describe('ops/payments: the client, settlement and the proxy operator on the san
         const good = await charge(escrow, t);
         await submitCharge(w.as.operator, { escrow, ...good });
         await refusedUnchanged(op, () => submitCharge(w.as.operator, { escrow, ...good }), /nothing to charge: the escrow already accepted these counts/);
+        await expect(submitCharge(w.as.operator, { escrow, ...good })).rejects.toBeInstanceOf(AlreadySettled);
         await refusedUnchanged(op, () => submitCharge(w.as.operator, { escrow, ...signedCharge(w, { escrow, tokens: tokens(2000, 0, 400, 0), validUntil: p.chain.now! + 600 }) }), /stale charge/);
         // After the client's close window, a charge is no longer honoured.
         await requestRefund(w.as.client, { escrow });
@@ -254,6 +256,7 @@ describe('ops/payments: the client, settlement and the proxy operator on the san
         expect(held).toBe(0n);
         await submitPayout(w.as.gpuOwner, { ...base, ...ten });
         await refusedUnchanged(gpuOwner, () => submitPayout(w.as.gpuOwner, { ...base, ...ten }), /stale payout: 10 tokens, already paid up to 10/);
+        await expect(submitPayout(w.as.gpuOwner, { ...base, ...ten })).rejects.toBeInstanceOf(AlreadySettled);
 
         await refusedUnchanged(stranger, () => proxyAddStake(w.as.stranger, { proxy: p.proxy.address, amount: toNano('1') }), /only the proxy's operator/);
         await refusedUnchanged(p.operator, () => proxyAddStake(w.as.operator, { proxy: p.proxy.address, amount: 0n }), /the amount must be positive/);
