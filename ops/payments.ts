@@ -22,13 +22,14 @@ import {
     JobEscrow,
     secretHashBytes,
 } from '../wrappers/JobEscrow';
-import { Proxy, PROXY_OP_GAS, ProxyState, readProxyParams } from '../wrappers/Proxy';
+import { Proxy, PROXY_OP_GAS, proxyEndpointProblem, ProxyState, readProxyParams } from '../wrappers/Proxy';
+import { NOTIFY_OP_GAS } from '../wrappers/Root';
 import { WORKER_ACCOUNT_STORAGE, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
 import { bigIntToKey, parseChargePayload, parsePayoutPayload, verifyCellSignature } from '../wrappers/payloads';
 import { chargeAmount, payoutAmount } from '../wrappers/chargeAmount';
 import { chainNow } from './chain-time';
 import { confirm, requireDeployed } from './confirm';
-import { table } from './root';
+import { openRoot, table } from './root';
 
 const STATE_NAMES: Record<string, string> = { '0': 'new', '1': 'opening', '2': 'open', '3': 'closing', '4': 'closed' };
 const PROXY_STATE_NAMES: Record<string, string> = { '0': 'uninit', '1': 'active', '2': 'closing', '3': 'closed' };
@@ -266,6 +267,26 @@ export async function proxyAddStake(provider: NetworkProvider, o: { proxy: Addre
     await requireFunds(provider, o.amount + PROXY_OP_GAS);
     await proxy.send(provider.sender(), { value: o.amount + PROXY_OP_GAS }, { $$type: 'ProxyAddStake', queryId: BigInt(Date.now()), amount: o.amount });
     await confirm(provider, `stake +${fromNano(o.amount)} TON`, async () => (await proxy.getStake()) === before + o.amount);
+}
+
+/**
+ * The operator moves the endpoint clients find its proxy at (Root's record and the Proxy both
+ * change; clients read it from the Proxy, client/chain-check.ts). Refused before sending when
+ * the endpoint is not a base http(s) URL or the proxy is deactivated at Root.
+ */
+export async function setProxyEndpoint(provider: NetworkProvider, o: { proxy: Address; endpoint: string }): Promise<void> {
+    const bad = proxyEndpointProblem(o.endpoint);
+    if (bad) throw new Error(`not an endpoint clients can use: ${bad}`);
+    const proxy = await requireProxyOwner(provider, o.proxy);
+    const root = openRoot(provider, await proxy.getRoot());
+    const seqno = await proxy.getSeqno();
+    const record = await root.getProxy(seqno);
+    if (!record || !record.proxy.equals(o.proxy)) throw new Error(`Root has no record of this Proxy as #${seqno}`);
+    if (!record.active) throw new Error('the proxy is deactivated by governance: its record can no longer change');
+    if ((await proxy.getEndpoint()) === o.endpoint) throw new Error(`the endpoint is already ${o.endpoint}`);
+    await requireFunds(provider, NOTIFY_OP_GAS);
+    await root.send(provider.sender(), { value: NOTIFY_OP_GAS }, { $$type: 'SetProxyEndpoint', queryId: BigInt(Date.now()), seqno, endpoint: o.endpoint });
+    await confirm(provider, `endpoint ${o.endpoint} at Root and on the Proxy`, async () => (await proxy.getEndpoint()) === o.endpoint && (await root.getProxy(seqno))?.endpoint === o.endpoint);
 }
 
 export async function proxyWithdrawCommission(provider: NetworkProvider, o: { proxy: Address; amount?: bigint }): Promise<{ withdrawn: bigint }> {

@@ -1,6 +1,6 @@
 /**
  * Gas of Root's operations (foundation issue): deploy_root, allow_image, set_attestors,
- * register_proxy. One attestor (threshold 1), as a network starts by default.
+ * register_proxy, set_proxy_endpoint. One attestor (threshold 1), as a network starts by default.
  * Rows sum the project's contracts' transactions only (Root, and the Proxy it deploys).
  */
 import { Blockchain, SendMessageResult } from '@ton/sandbox';
@@ -58,5 +58,8 @@ export async function measure(): Promise<GasRow[]> {
         ),
     );
     rows.push(gasRow('register_proxy', reg.transactions, [root.address, proxyAddress]));
+
+    const moved = ok('set_proxy_endpoint', await root.send(operator.getSender(), { value: toNano('0.05') }, { $$type: 'SetProxyEndpoint', queryId: 0n, seqno: 0n, endpoint: 'https://moved.example:8443' }));
+    rows.push(gasRow('set_proxy_endpoint', moved.transactions, [root.address, proxyAddress]));
     return rows;
 }

@@ -215,6 +215,10 @@ describe('Proxy', () => {
             );
             await expectRefused(p, all(), stranger.address, p.proxy.address, 100, () => ownerSend({ $$type: 'ProxyDeactivated', queryId: 0n }, PROXY_OP_GAS, stranger));
             expect(await p.proxy.getDeactivated()).toBe(false);
+            const endpoint = await p.proxy.getEndpoint();
+            await expectRefused(p, all(), stranger.address, p.proxy.address, 100, () => ownerSend({ $$type: 'ProxyEndpointChanged', queryId: 0n, endpoint: 'https://evil.example' }, PROXY_OP_GAS, stranger));
+            await expectRefused(p, all(), p.operator.address, p.proxy.address, 100, () => ownerSend({ $$type: 'ProxyEndpointChanged', queryId: 0n, endpoint: 'https://evil.example' }, PROXY_OP_GAS));
+            expect(await p.proxy.getEndpoint()).toBe(endpoint);
         });
     });
 

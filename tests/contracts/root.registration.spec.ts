@@ -58,6 +58,7 @@ const DAY = 86400;
 const OP_PROXY_DEPLOY = 0x50520001;
 const OP_PROXY_RENEWED = 0x50520002;
 const OP_PROXY_DEACTIVATED = 0x50520003;
+const OP_PROXY_ENDPOINT_CHANGED = 0x50520004;
 const OP_EXCESSES = 0xd53276db;
 
 let net: Network;
@@ -542,6 +543,70 @@ describe('Root: DeactivateProxy', () => {
     });
 });
 
+
+describe('Root: SetProxyEndpoint', () => {
+    const body = (seqno: bigint, endpoint: string) => ({ $$type: 'SetProxyEndpoint' as const, queryId: 9n, seqno, endpoint });
+
+    it("the operator moves the endpoint: Root's record and the Proxy change, the rest returns to the operator", async () => {
+        const p = await registered();
+        const proxy = net.chain.openContract(Proxy.fromAddress(p.address));
+        const value = toNano('0.2');
+        const a = await audited(net.chain, [operator.address, net.root.address, p.address], () => net.root.send(operator.getSender(), { value }, body(p.seqno, 'https://moved.example:8443')));
+        const txs = a.result.transactions;
+        expect(txs).toHaveTransaction({ from: operator.address, to: net.root.address, success: true });
+        expect(txs).toHaveTransaction({
+            from: net.root.address,
+            to: p.address,
+            op: OP_PROXY_ENDPOINT_CHANGED,
+            success: true,
+            value: (v) => v! > 0n && v! <= PROXY_NOTIFY_VALUE,
+            body: beginCell().storeUint(OP_PROXY_ENDPOINT_CHANGED, 32).storeUint(9n, 64).storeStringRefTail('https://moved.example:8443').endCell(),
+        });
+        expect(txs).toHaveTransaction({ from: net.root.address, to: operator.address, op: OP_EXCESSES, success: true });
+        // The Proxy passes what is left of the notice's value to its operator.
+        expect(txs).toHaveTransaction({ from: p.address, to: operator.address, op: OP_EXCESSES, success: true });
+        // Root and the Proxy end with the balance they had (less rent): the operator paid the gas.
+        expect(a.delta(net.root.address) + storageFeesOf(a.result, net.root.address)).toBe(0n);
+        expect(a.delta(p.address) + storageFeesOf(a.result, p.address)).toBe(0n);
+        const cost = -a.delta(operator.address);
+        expect(cost).toBeGreaterThan(0n);
+        expect(cost).toBeLessThan(toNano('0.05'));
+
+        expect((await net.root.getProxy(p.seqno))!.endpoint).toBe('https://moved.example:8443');
+        expect(await proxy.getEndpoint()).toBe('https://moved.example:8443');
+        expect(await net.root.getIsProxyActive(p.seqno)).toBe(true);
+    });
+
+    describe('refuses, bouncing the value minus gas', () => {
+        it('a sender other than the proxy\'s operator (governance included)', async () => {
+            const p = await registered();
+            await expectRefused(net, stranger, toNano('0.2'), body(p.seqno, 'https://evil.example'), ERR_WRONG_SENDER);
+            await expectRefused(net, net.owner, toNano('0.2'), body(p.seqno, 'https://evil.example'), ERR_WRONG_SENDER);
+        });
+
+        it('an unknown seqno', async () => {
+            await registered();
+            await expectRefused(net, operator, toNano('0.2'), body(1n, 'https://p.example'), ERR_UNKNOWN_PROXY);
+        });
+
+        it('a proxy governance has deactivated', async () => {
+            const p = await registered();
+            const d = await net.root.send(net.owner.getSender(), { value: toNano('0.1') }, { $$type: 'DeactivateProxy', queryId: 0n, seqno: p.seqno });
+            expect(d.transactions).toHaveTransaction({ from: net.owner.address, to: net.root.address, success: true });
+            await expectRefused(net, operator, toNano('0.2'), body(p.seqno, 'https://moved.example'), ERR_PROXY_INACTIVE);
+        });
+
+        it('an endpoint longer than one cell', async () => {
+            const p = await registered();
+            await expectRefused(net, operator, toNano('0.2'), body(p.seqno, 'https://' + 'a'.repeat(200)), ERR_ENDPOINT_TOO_LONG);
+        });
+
+        it('too little value', async () => {
+            const p = await registered();
+            await expectRefused(net, operator, NOTIFY_OP_GAS - 1n, body(p.seqno, 'https://moved.example'), ERR_NOT_ENOUGH_VALUE);
+        });
+    });
+});
 
 describe('Root: RegisterProvider (Root side)', () => {
     let minProviderStake: bigint;

@@ -6,6 +6,7 @@ import {
     describeProxy,
     openEscrow,
     proxyAddStake,
+    setProxyEndpoint,
     proxyBeginClose,
     proxyFinishClose,
     proxyWithdrawCommission,
@@ -138,6 +139,20 @@ describe('ops/payments: the client, settlement and the proxy operator on the san
         expect(gained).toBeGreaterThan(held - toNano('0.02'));
         expect(gained).toBeLessThanOrEqual(held + toNano('0.05'));
         expect(await describeProxy(w.as.stranger, p.proxy.address)).toContain('closed');
+    });
+
+    it('the proxy operator moves its endpoint: Root\'s record and the Proxy agree; refusals send nothing', async () => {
+        const { p, stranger } = w;
+        const seqno = await p.proxy.getSeqno();
+        await setProxyEndpoint(w.as.operator, { proxy: p.proxy.address, endpoint: 'https://moved.example:8443' });
+        expect(await p.proxy.getEndpoint()).toBe('https://moved.example:8443');
+        expect((await p.root.getProxy(seqno))!.endpoint).toBe('https://moved.example:8443');
+        await refusedUnchanged(p.operator, () => setProxyEndpoint(w.as.operator, { proxy: p.proxy.address, endpoint: 'https://moved.example:8443' }), /the endpoint is already https:\/\/moved.example:8443/);
+        await refusedUnchanged(p.operator, () => setProxyEndpoint(w.as.operator, { proxy: p.proxy.address, endpoint: 'moved.example' }), /not an endpoint clients can use: "moved.example" is not a URL/);
+        await refusedUnchanged(stranger, () => setProxyEndpoint(w.as.stranger, { proxy: p.proxy.address, endpoint: 'https://evil.example' }), /only the proxy's operator/);
+        const d = await p.root.send(p.owner.getSender(), { value: toNano('0.1') }, { $$type: 'DeactivateProxy', queryId: 0n, seqno });
+        expect(d.transactions).toHaveTransaction({ to: p.root.address, success: true });
+        await refusedUnchanged(p.operator, () => setProxyEndpoint(w.as.operator, { proxy: p.proxy.address, endpoint: 'https://third.example' }), /deactivated by governance/);
     });
 
     it('refuses bad client operations before sending anything', async () => {

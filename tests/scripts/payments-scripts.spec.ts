@@ -11,6 +11,7 @@ import { run as submitPayoutScript } from '../../scripts/submitPayout';
 import { run as requestRefundScript } from '../../scripts/requestRefund';
 import { run as withdrawRefundScript } from '../../scripts/withdrawRefund';
 import { run as proxyAddStakeScript } from '../../scripts/proxyAddStake';
+import { run as setProxyEndpointScript } from '../../scripts/setProxyEndpoint';
 import { run as proxyWithdrawCommissionScript } from '../../scripts/proxyWithdrawCommission';
 import { run as closeProxyScript } from '../../scripts/closeProxy';
 import { run as providerAddStakeScript } from '../../scripts/providerAddStake';
@@ -105,6 +106,8 @@ describe('payments and provider scripts on the embedded sandbox', () => {
         const stake = await p.proxy.getStake();
         await proxyAddStakeScript(w.as.operator, ['--proxy', proxy, '--amount', '1']);
         expect(await p.proxy.getStake()).toBe(stake + toNano('1'));
+        await setProxyEndpointScript(w.as.operator, ['--proxy', proxy, '--endpoint', 'https://moved.example:8443']);
+        expect(await p.proxy.getEndpoint()).toBe('https://moved.example:8443');
 
         await requestRefundScript(w.as.client, ['--escrow', escrow.toString()]);
         expect(Number(printed('unlock at: '))).toBe(p.chain.now! + Number(p.params.stakes.clientCloseDelay));
