@@ -10,7 +10,7 @@
  *
  * Used by wrappers, tests, scripts, the verifier (`attest`) and the reference worker / proxy.
  */
-import { Address, beginCell, Builder, Cell, Slice } from '@ton/core';
+import { Address, beginCell, Builder, Cell, Dictionary, Slice } from '@ton/core';
 import { keyPairFromSeed, KeyPair } from '@ton/crypto';
 import { createPrivateKey, createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'crypto';
 
@@ -21,6 +21,7 @@ export const PayloadOp = {
     charge: 0x43434847, // "CCHG"
     payout: 0x43504159, // "CPAY"
     faultReport: 0x43464c54, // "CFLT"
+    workerJoin: 0x434a4f4e, // "CJON" (off chain: a worker asks a proxy to route to it)
 } as const;
 
 /** Roles an attestation certificate may grant. */
@@ -428,6 +429,56 @@ export function parseFaultReport(cell: Cell): FaultReport {
         requestId: s.loadUintBig(64),
         validUntil: s.loadUint(32),
     };
+}
+
+// ---------------------------------------------------------------------------------------
+// Worker join (worker enclave → proxy, off chain)
+// ---------------------------------------------------------------------------------------
+
+/** Most models one join names (as a Provider lists at most 16). */
+export const MAX_JOIN_MODELS = 16;
+
+/**
+ * A worker asks a proxy to route requests to it: signed by the worker's enclave key; the proxy
+ * checks on chain that the key is an eligible Provider's serving those models.
+ */
+export interface WorkerJoin {
+    proxy: Address; // the Proxy contract the worker joins
+    ed25519Key: Buffer;
+    x25519Key: Buffer;
+    issuedAt: number; // unix seconds; a proxy takes only fresh ones, each newer than the last
+    endpoint: string; // https://host:port the proxy reaches the worker at (mutual TLS)
+    models: Buffer[]; // SHA-256 of each GGUF served, 1..MAX_JOIN_MODELS
+}
+
+const modelKeys = () => Dictionary.Keys.BigUint(256);
+
+export function buildWorkerJoin(j: WorkerJoin): Cell {
+    if (j.models.length < 1 || j.models.length > MAX_JOIN_MODELS) throw new Error(`a join names 1 to ${MAX_JOIN_MODELS} models, got ${j.models.length}`);
+    const models = Dictionary.empty(modelKeys(), Dictionary.Values.Bool());
+    for (const m of j.models) models.set(keyToBigInt(need32('model hash', m)), true);
+    return beginCell()
+        .storeUint(PayloadOp.workerJoin, 32)
+        .storeAddress(j.proxy)
+        .storeBuffer(need32('ed25519Key', j.ed25519Key))
+        .storeBuffer(need32('x25519Key', j.x25519Key))
+        .storeUint(j.issuedAt, 32)
+        .storeRef(beginCell().storeStringTail(j.endpoint).endCell())
+        .storeDict(models)
+        .endCell();
+}
+
+export function parseWorkerJoin(cell: Cell): WorkerJoin {
+    const s = cell.beginParse();
+    expectOp(s, PayloadOp.workerJoin, 'worker join');
+    const proxy = s.loadAddress();
+    const ed25519Key = s.loadBuffer(32);
+    const x25519Key = s.loadBuffer(32);
+    const issuedAt = s.loadUint(32);
+    const endpoint = s.loadRef().beginParse().loadStringTail();
+    const models = [...s.loadDict(modelKeys(), Dictionary.Values.Bool()).keys()].map(bigIntToKey);
+    if (models.length < 1 || models.length > MAX_JOIN_MODELS) throw new Error(`a join names 1 to ${MAX_JOIN_MODELS} models, got ${models.length}`);
+    return { proxy, ed25519Key, x25519Key, issuedAt, endpoint, models };
 }
 
 function expectOp(s: Slice, op: number, what: string): void {

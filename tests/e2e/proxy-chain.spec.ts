@@ -83,6 +83,12 @@ describe('cocoon-proxy --ton-v4: escrows read from the chain', () => {
         expect(proxy.stderr()).toMatch(new RegExp(`listening .*escrows="?chain via ${api.url.replace(/[./:]/g, '\\$&')}`));
     });
 
+    it('admits no worker that joins unless started with --admit-workers (404 with the reason)', async () => {
+        const r = await postJson(`${proxy.url}/v1/workers/join`, { announcement: '', signature: '' });
+        expect(r.status).toBe(404);
+        expect(JSON.stringify(r.json)).toMatch(/admits no workers that join.*--admit-workers/);
+    });
+
     it('refuses a wrong secret (401) and an address with no escrow (402), charging nothing', async () => {
         const wrong = await ask(formatEscrowApiKey(access.address, generateEscrowSecret()));
         expect(wrong.status).toBe(401);
@@ -118,6 +124,9 @@ describe('cocoon-proxy --ton-v4: refused at start, with the reason', () => {
         const notDeployed = await runCli('cocoon-proxy.js', ['--config', elsewhere, '--port', '0', '--ton-v4', api.url]);
         expect(notDeployed.code).toBe(2);
         expect(notDeployed.stderr).toMatch(/the Proxy contract .* \(proxyAddress\) is not deployed on the chain/);
+        const noChain = await runCli('cocoon-proxy.js', ['--config', writeConfig('nochain.json'), '--port', '0', '--admit-workers']);
+        expect(noChain.code).toBe(2);
+        expect(noChain.stderr).toMatch(/--admit-workers checks joining workers on chain: it needs --ton-v4/);
         const both = await runCli('cocoon-proxy.js', ['--config', writeConfig('both.json', { escrows: {} }), '--port', '0', '--ton-v4', api.url]);
         expect(both.code).toBe(2);
         expect(both.stderr).toMatch(/remove "escrows" from the config/);

@@ -256,6 +256,17 @@ describe('worker --trust-proxy: completions only for the proxies it trusts', () 
         const bad = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--trust-proxy', `notanaddress=${'ab'.repeat(32)}`]);
         expect(bad.stderr).toMatch(/notanaddress is not a TON address/);
     });
+
+    it('refuses --join without --trust-proxy, a --join that is not a base URL, an http --public-url', async () => {
+        const trust = ['--trust-proxy', `${new Address(0, Buffer.alloc(32, 1)).toString()}=${'ab'.repeat(32)}`];
+        const untrusted = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--join', 'https://proxy.example:8443']);
+        expect(untrusted.code).toBe(2);
+        expect(untrusted.stderr).toMatch(/--join needs --trust-proxy ADDR=KEY for each proxy it joins/);
+        const path = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', ...trust, '--join', 'https://proxy.example:8443/v1']);
+        expect(path.stderr).toMatch(/--join https:\/\/proxy.example:8443\/v1: expected the proxy's base URL/);
+        const plain = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', ...trust, '--join', 'https://proxy.example:8443', '--public-url', 'http://me:1']);
+        expect(plain.stderr).toMatch(/--public-url http:\/\/me:1: expected https:\/\/host:port/);
+    });
 });
 
 describe('proxy → worker over an https:// endpoint', () => {

@@ -11,9 +11,10 @@ import { Ed25519KeyPair } from '../../wrappers/payloads';
 import { fieldsNeedingRestart, loadProxyConfig, ProxyConfig } from '../proxy/config';
 import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
+import type { ContractReader } from '../../ops/escrow-reader';
 import { ProxyServer } from '../proxy/server';
 
-const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
+const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL [--admit-workers]] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
 
 The reference proxy router: forwards OpenAI-style chat completions to its workers (chosen by
 model, health and load; retried on another worker when one fails), checks every work
@@ -43,6 +44,12 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
                   https://testnet-v4.tonhubapi.com, https://mainnet-v4.tonhubapi.com, or
                   your own node's v4 server); the Proxy contract (proxyAddress) must be
                   deployed there. Without it escrows come from the config's "escrows".
+  --admit-workers workers may join at POST /v1/workers/join (cocoon-worker --join): a join
+                  signed by the worker's enclave key is admitted when the chain (--ton-v4)
+                  says the key is an eligible Provider's at this Proxy's Root, with that
+                  X25519 key, serving every model named; its fees go to the Provider's
+                  owner. The config's workers stay as they are.
+  --join-ttl N    seconds a joined worker stays listed after its last join (default 180)
   --drain-seconds N
                   on SIGTERM/SIGINT: take no new connection and give requests in flight up
                   to N seconds to finish and be accounted (default 30; a second signal
@@ -95,8 +102,8 @@ function clientTls(args: ParsedArgs, enclaveKey: Ed25519KeyPair): { credentials:
     return { credentials, what: `certificate ${certFile}` };
 }
 
-/** Where clients' escrows are read: the chain (--ton-v4) or the config. */
-async function escrowSource(tonV4: string | undefined, config: ProxyConfig): Promise<{ reader: EscrowReader; what: string }> {
+/** Where clients' escrows are read: the chain (--ton-v4, whose reader is `chain`) or the config. */
+async function escrowSource(tonV4: string | undefined, config: ProxyConfig): Promise<{ reader: EscrowReader; what: string; chain?: ContractReader }> {
     if (tonV4 === undefined) return { reader: InMemoryEscrowReader.fromJson(config.escrows), what: 'config (no --ton-v4)' };
     if (!/^https?:\/\/[^/]+/.test(tonV4)) throw new Error(`--ton-v4 must be an http(s) URL, got "${tonV4}"`);
     if (config.escrows !== undefined) throw new Error('the config lists escrows, but with --ton-v4 they are read from the chain: remove "escrows" from the config');
@@ -110,7 +117,7 @@ async function escrowSource(tonV4: string | undefined, config: ProxyConfig): Pro
         throw new Error(`--ton-v4 ${tonV4} could not be read: ${e instanceof Error ? e.message : String(e)}`);
     }
     if (!deployed) throw new Error(`the Proxy contract ${config.proxyAddress.toString()} (proxyAddress) is not deployed on the chain ${tonV4} serves`);
-    return { reader: new ChainEscrowReader(chain, config.proxyAddress), what: `chain via ${tonV4}` };
+    return { reader: new ChainEscrowReader(chain, config.proxyAddress), what: `chain via ${tonV4}`, chain };
 }
 
 runMain(async () => {
@@ -119,7 +126,7 @@ runMain(async () => {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help', 'tls']);
+    const args = parseArgs(argv, ['help', 'tls', 'admit-workers']);
     const configFile = one(args, 'config');
     if (!configFile) throw new Error('--config FILE is required (see --help)');
     const port = intArg(args, 'port', 8000, 0, 65535);
@@ -138,8 +145,12 @@ runMain(async () => {
         fault_reports: ledger.faults.length,
         ms: Math.round(performance.now() - t0),
     });
+    const admitting = args.switches.has('admit-workers');
+    if (admitting && one(args, 'ton-v4') === undefined) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
+    const joinTtl = intArg(args, 'join-ttl', 180, 1, 86400);
     const escrows = await escrowSource(one(args, 'ton-v4'), config);
-    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials });
+    const admit = admitting ? { check: await (await import('../proxy/admissions')).chainJoinCheck(config.proxyAddress, escrows.chain as NonNullable<typeof escrows.chain>), ttlMs: joinTtl * 1000 } : undefined;
+    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit });
     const bound = await server.start(port, host);
     log('proxy', 'listening', {
         url: `${tls ? 'https' : 'http'}://${host}:${bound}`,
@@ -148,6 +159,7 @@ runMain(async () => {
         key: identity.ed25519.publicKey.toString('hex'),
         workers: config.workers.length,
         escrows: escrows.what,
+        joins: admit ? `admitted, TTL ${joinTtl} s` : 'off',
     });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
     // SIGHUP: read the config again and take its workers list (added, changed, removed); other
@@ -162,7 +174,7 @@ runMain(async () => {
         }
         const restart = fieldsNeedingRestart(config, reloaded);
         if (restart.length > 0) log('proxy', 'SIGHUP: these config fields changed but apply only after a restart', { fields: restart.join(',') });
-        void server.registry.replaceWorkers(reloaded.workers).then((c) =>
+        void server.replaceConfigWorkers(reloaded.workers).then((c) =>
             log('proxy', 'SIGHUP: workers reloaded', { added: c.added.join(',') || '-', changed: c.changed.join(',') || '-', removed: c.removed.join(',') || '-', kept: c.kept.length }),
         );
     });

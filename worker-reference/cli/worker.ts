@@ -9,6 +9,7 @@ import { ModelEngine } from '../worker/engine';
 import { defaultCpuThreads, GpuChoice, openLlama } from '../worker/llama';
 import { checkModelHeader, probeLoadInChild } from '../worker/model-check';
 import { ClaimedRequestIds } from '../worker/request-ids';
+import { ProxyJoins } from '../worker/join';
 import { WorkerServer, WorkerTlsOptions } from '../worker/server';
 
 const HELP = `Usage: cocoon-worker --model FILE [--model ID=FILE ...] --port N [options]
@@ -41,6 +42,15 @@ with its X25519 key and answered encrypted to the client's key.
                         --tls): ADDR its Proxy contract address, KEY its hex Ed25519 enclave
                         key, which its connection must present as TLS client certificate.
                         Receipts then name that proxy. Others get 403.
+  --join URL            join the proxy at URL (repeatable; it must be one of --trust-proxy,
+                        and start with --admit-workers): every --join-every seconds the
+                        worker sends it a join signed by its enclave key naming its endpoint,
+                        keys and models; the proxy checks them on chain (an eligible
+                        Provider with these keys, serving these models) and routes to it
+  --public-url URL      https://host:port the proxies reach this worker at (default
+                        https://<--host>:<port>; required when --host is 0.0.0.0 or ::)
+  --join-every N        seconds between joins (default 60; a proxy drops a worker that has
+                        not joined for its --join-ttl, 180 s by default)
   --data-dir DIR        where the (proxy, request id) pairs this key answered are kept, so
                         no restart can sign a second receipt for one (default
                         .cocoon-data/worker-<first 16 hex of the Ed25519 key>; without
@@ -109,6 +119,15 @@ runMain(async () => {
     const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
     const trusted = trustedProxies(args.values.get('trust-proxy') ?? []);
     const tls: WorkerTlsOptions | undefined = args.switches.has('tls') || trusted.size > 0 ? { credentials: tlsCredentials(identity.ed25519, 'cocoon-worker'), trustedProxies: trusted } : undefined;
+    const joinUrls = args.values.get('join') ?? [];
+    for (const u of joinUrls) if (!/^https?:\/\/[^/]+\/?$/.test(u)) throw new Error(`--join ${u}: expected the proxy's base URL, https://host:port`);
+    if (joinUrls.length > 0 && trusted.size === 0) throw new Error('--join needs --trust-proxy ADDR=KEY for each proxy it joins (a worker serves only the proxies it trusts)');
+    const joinEvery = intArg(args, 'join-every', 60, 1, 86400);
+    const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';
+    const publicUrl = one(args, 'public-url');
+    if (publicUrl !== undefined && !/^https:\/\/[^/]+\/?$/.test(publicUrl)) throw new Error(`--public-url ${publicUrl}: expected https://host:port (proxies reach joined workers over mutual TLS)`);
+    if (joinUrls.length > 0 && publicUrl === undefined && (host === '0.0.0.0' || host === '::'))
+        throw new Error(`--join with --host ${host}: give --public-url https://<address proxies reach>:<port>`);
     const requestIds = openRequestIds(one(args, 'data-dir'), identity.ed25519.publicKey, one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
 
     log('worker', 'starting', { ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex') });
@@ -150,7 +169,7 @@ runMain(async () => {
     if (engines.length === 0) throw new Error('no usable model: every --model was refused (see the log above)');
 
     const server = new WorkerServer({ engines, identity, backend: backend.backend, defaultProxy, maxBodyBytes, requestIds, tls });
-    const bound = await server.listen(port, one(args, 'host', '127.0.0.1'));
+    const bound = await server.listen(port, host);
     log('worker', 'listening', {
         url: `${tls ? 'https' : 'http'}://${one(args, 'host', '127.0.0.1')}:${bound}`,
         tls: tls ? (trusted.size > 0 ? `mutual, ${trusted.size} trusted prox${trusted.size === 1 ? 'y' : 'ies'}` : 'server key only, any client') : 'off',
@@ -158,7 +177,14 @@ runMain(async () => {
     process.stdout.write(
         JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex'), backend: backend.backend }) + '\n',
     );
+    let joins: ProxyJoins | undefined;
+    if (joinUrls.length > 0) {
+        const endpoint = (publicUrl ?? `https://${host.includes(':') ? `[${host}]` : host}:${bound}`).replace(/\/+$/, '');
+        joins = new ProxyJoins({ proxies: joinUrls, trusted, identity, endpoint, models: engines.map((e) => e.options.hash), everyMs: joinEvery * 1000 });
+        await joins.start();
+    }
     onShutdown('worker', async () => {
+        joins?.stop();
         log('worker', 'shutting down: no new connections, requests in flight finish', { in_flight: server.inFlight, drain_seconds: drainSeconds });
         const { cut } = await server.close(drainSeconds * 1000);
         await requestIds.close();

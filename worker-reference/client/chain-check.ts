@@ -17,6 +17,9 @@ import { AllowList, Root } from '../../wrappers/Root';
 
 const hex = (key: Buffer) => key.toString('hex');
 
+/** The chain says no (not registered, not eligible, another key, …); a read that fails throws something else. */
+export class ChainRefusal extends Error {}
+
 /** The proxy a client's escrow is with, as the chain has it. */
 export interface ChainProxy {
     /** The Proxy contract (the one the escrow names). */
@@ -42,8 +45,8 @@ export class ChainCheck {
     async proxy(key: Buffer): Promise<Address> {
         await this.requireRoot();
         const seqno = await this.root.getProxySeqnoByKey(asInt(key));
-        if (seqno === null) throw new Error(`the proxy key ${hex(key)} is not a Proxy registered at Root ${this.rootAddress.toString()}`);
-        if (!(await this.root.getIsProxyActive(seqno))) throw new Error(`the Proxy #${seqno} with key ${hex(key)} is not active (closing, closed or deactivated)`);
+        if (seqno === null) throw new ChainRefusal(`the proxy key ${hex(key)} is not a Proxy registered at Root ${this.rootAddress.toString()}`);
+        if (!(await this.root.getIsProxyActive(seqno))) throw new ChainRefusal(`the Proxy #${seqno} with key ${hex(key)} is not active (closing, closed or deactivated)`);
         return this.root.getProxyAddress(seqno);
     }
 
@@ -55,31 +58,31 @@ export class ChainCheck {
     async proxyForEscrow(escrow: Address): Promise<ChainProxy> {
         await this.requireRoot();
         const e = escrow.toString();
-        if (!(await this.reader.isContractDeployed(escrow))) throw new Error(`the escrow ${e} of this API key is not deployed on this chain: open it first (scripts/openEscrow)`);
+        if (!(await this.reader.isContractDeployed(escrow))) throw new ChainRefusal(`the escrow ${e} of this API key is not deployed on this chain: open it first (scripts/openEscrow)`);
         const job = this.reader.open(JobEscrow.fromAddress(escrow));
         let state: bigint, address: Address, escrowKey: Buffer;
         try {
             [state, address, escrowKey] = [await job.getState(), await job.getProxy(), keyBytes(await job.getProxyKey())];
         } catch (err) {
-            throw new Error(`${e} is not a JobEscrow (its get-methods do not answer as an escrow's: ${(err as Error).message})`);
+            throw new ChainRefusal(`${e} is not a JobEscrow (its get-methods do not answer as an escrow's: ${(err as Error).message})`);
         }
-        if (state === EscrowState.new || state === EscrowState.opening) throw new Error(`the escrow ${e} is not open yet (no Proxy has accepted it)`);
-        if (!(await this.reader.isContractDeployed(address))) throw new Error(`the escrow ${e} names Proxy ${address.toString()}, which is not deployed`);
+        if (state === EscrowState.new || state === EscrowState.opening) throw new ChainRefusal(`the escrow ${e} is not open yet (no Proxy has accepted it)`);
+        if (!(await this.reader.isContractDeployed(address))) throw new ChainRefusal(`the escrow ${e} names Proxy ${address.toString()}, which is not deployed`);
         const p = this.reader.open(Proxy.fromAddress(address));
-        if (!(await p.getRoot()).equals(this.rootAddress)) throw new Error(`the escrow ${e} is with Proxy ${address.toString()} of another Root than ${this.rootAddress.toString()}`);
+        if (!(await p.getRoot()).equals(this.rootAddress)) throw new ChainRefusal(`the escrow ${e} is with Proxy ${address.toString()} of another Root than ${this.rootAddress.toString()}`);
         const key = keyBytes(await p.getEd25519Key());
-        if (!key.equals(escrowKey)) throw new Error(`Proxy ${address.toString()} holds key ${hex(key)}, but the escrow ${e} accepts charges signed by ${hex(escrowKey)}`);
+        if (!key.equals(escrowKey)) throw new ChainRefusal(`Proxy ${address.toString()} holds key ${hex(key)}, but the escrow ${e} accepts charges signed by ${hex(escrowKey)}`);
         const registered = await this.proxy(key);
-        if (!registered.equals(address)) throw new Error(`the key of Proxy ${address.toString()} is registered at Root for another Proxy, ${registered.toString()}`);
+        if (!registered.equals(address)) throw new ChainRefusal(`the key of Proxy ${address.toString()} is registered at Root for another Proxy, ${registered.toString()}`);
         const seqno = await p.getSeqno();
         const endpoint = await p.getEndpoint();
         const bad = proxyEndpointProblem(endpoint);
-        if (bad) throw new Error(`Proxy #${seqno} (${address.toString()}) registered an endpoint a client cannot connect to: ${bad}`);
+        if (bad) throw new ChainRefusal(`Proxy #${seqno} (${address.toString()}) registered an endpoint a client cannot connect to: ${bad}`);
         return { address, seqno, endpoint: endpoint.replace(/\/$/, ''), key };
     }
 
     private async requireRoot(): Promise<void> {
-        if (!(await this.reader.isContractDeployed(this.rootAddress))) throw new Error(`Root ${this.rootAddress.toString()} is not deployed on this chain`);
+        if (!(await this.reader.isContractDeployed(this.rootAddress))) throw new ChainRefusal(`Root ${this.rootAddress.toString()} is not deployed on this chain`);
     }
 
     /**
@@ -88,18 +91,23 @@ export class ChainCheck {
      * Returns the Provider's address.
      */
     async worker(o: { ed25519: Buffer; x25519?: Buffer; modelHash?: Buffer }): Promise<Address> {
+        return (await this.provider(o)).address;
+    }
+
+    /** As `worker`, with the Provider's seqno at Root and its owner (who its WorkerAccounts pay). */
+    async provider(o: { ed25519: Buffer; x25519?: Buffer; modelHash?: Buffer }): Promise<{ address: Address; seqno: bigint; owner: Address | null }> {
         const seqno = await this.root.getProviderSeqnoByKey(asInt(o.ed25519));
-        if (seqno === null) throw new Error(`the worker key ${hex(o.ed25519)} is not a Provider registered at Root ${this.rootAddress.toString()}`);
+        if (seqno === null) throw new ChainRefusal(`the worker key ${hex(o.ed25519)} is not a Provider registered at Root ${this.rootAddress.toString()}`);
         const address = await this.root.getProviderAddress(seqno);
         const p = this.reader.open(Provider.fromAddress(address));
-        if ((await p.getEd25519Key()) !== asInt(o.ed25519)) throw new Error(`Provider #${seqno} holds another Ed25519 key than ${hex(o.ed25519)}`);
+        if ((await p.getEd25519Key()) !== asInt(o.ed25519)) throw new ChainRefusal(`Provider #${seqno} holds another Ed25519 key than ${hex(o.ed25519)}`);
         if (o.x25519 && (await p.getX25519Key()) !== asInt(o.x25519))
-            throw new Error(`the X25519 key ${hex(o.x25519)} listed for worker ${hex(o.ed25519)} is not the one its Provider #${seqno} holds: a prompt sealed to it could be read by whoever listed it`);
-        if (!(await p.getIsEligible())) throw new Error(`Provider #${seqno} (worker key ${hex(o.ed25519)}) is not eligible for work (unbonding, jailed, exited or its certificate expired)`);
+            throw new ChainRefusal(`the X25519 key ${hex(o.x25519)} listed for worker ${hex(o.ed25519)} is not the one its Provider #${seqno} holds: a prompt sealed to it could be read by whoever listed it`);
+        if (!(await p.getIsEligible())) throw new ChainRefusal(`Provider #${seqno} (worker key ${hex(o.ed25519)}) is not eligible for work (unbonding, jailed, exited or its certificate expired)`);
         if (o.modelHash) {
-            if (!(await p.getServesModel(asInt(o.modelHash)))) throw new Error(`Provider #${seqno} does not list model ${hex(o.modelHash)}`);
-            if (!(await this.root.getIsAllowed(BigInt(AllowList.model), asInt(o.modelHash)))) throw new Error(`model ${hex(o.modelHash)} is not on Root's allow-list`);
+            if (!(await p.getServesModel(asInt(o.modelHash)))) throw new ChainRefusal(`Provider #${seqno} does not list model ${hex(o.modelHash)}`);
+            if (!(await this.root.getIsAllowed(BigInt(AllowList.model), asInt(o.modelHash)))) throw new ChainRefusal(`model ${hex(o.modelHash)} is not on Root's allow-list`);
         }
-        return address;
+        return { address, seqno, owner: await p.getOwner() };
     }
 }

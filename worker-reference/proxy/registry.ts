@@ -55,22 +55,43 @@ export function requestModule(url: string | URL): typeof http | typeof https {
 }
 
 export function getJson(url: string, timeoutMs: number, agent?: http.Agent): Promise<unknown> {
+    return requestJson(url, { timeoutMs, agent });
+}
+
+/** A JSON answer other than 200: its status, and the message of an OpenAI-shaped error body when there is one. */
+export class HttpStatusError extends Error {
+    constructor(
+        readonly status: number,
+        readonly reason: string | undefined,
+    ) {
+        super(`HTTP ${status}${reason ? `: ${reason}` : ''}`);
+    }
+}
+
+/** GET (or POST `body` as JSON) and parse the JSON answer; a status other than 200 rejects with HttpStatusError. */
+export function requestJson(url: string, o: { body?: unknown; timeoutMs: number; agent?: http.Agent }): Promise<unknown> {
+    const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
+    const headers: Record<string, string> = payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {};
     return new Promise((resolve, reject) => {
-        const req = requestModule(url).get(url, { timeout: timeoutMs, agent }, (res) => {
+        const req = requestModule(url).request(url, { method: payload ? 'POST' : 'GET', timeout: o.timeoutMs, agent: o.agent, headers }, (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
             res.on('end', () => {
-                if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+                const text = Buffer.concat(chunks).toString('utf8');
+                let json: unknown;
                 try {
-                    resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+                    json = JSON.parse(text);
                 } catch (e) {
-                    reject(e);
+                    if (res.statusCode === 200) return reject(e);
                 }
+                if (res.statusCode !== 200) return reject(new HttpStatusError(res.statusCode ?? 0, (json as { error?: { message?: string } } | undefined)?.error?.message));
+                resolve(json);
             });
             res.on('error', reject);
         });
         req.on('timeout', () => req.destroy(new Error('timeout')));
         req.on('error', reject);
+        req.end(payload);
     });
 }
 

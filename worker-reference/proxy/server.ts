@@ -4,6 +4,7 @@
  *                               (the openai client's apiKey; the secret hashes to the escrow's secretHash)
  *   GET  /v1/models             models of healthy workers
  *   GET  /v1/workers            workers with their keys (clients seal prompts to x25519)
+ *   POST /v1/workers/join       a worker joins (proxy/admissions.ts; with ProxyServerOptions.admit)
  *   GET  /health
  *   GET  /metrics               Prometheus metrics (proxy/metrics.ts)
  *   GET  /v1/settlement/charge/<escrow>          latest signed cumulative charge
@@ -33,7 +34,9 @@ import { FaultReporter } from './faults';
 import { Ledger } from './ledger';
 import { ProxyMetrics } from './metrics';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
-import { requestModule, WorkerRegistry, WorkerState } from './registry';
+import { WorkerConfig } from './config';
+import { JoinCheck, WorkerAdmissions } from './admissions';
+import { requestModule, WorkerListChange, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
 import { SseParser } from './sse';
 import { costOf, TokenCounts, zeroTokens } from './tokens';
@@ -51,6 +54,8 @@ export interface ProxyServerOptions {
     now?: () => number;
     /** Serve clients over HTTPS with this key and certificate (PEM) instead of plain HTTP. */
     tls?: { key: string; cert: string };
+    /** Admit workers that join (POST /v1/workers/join), checked by `check`, for `ttlMs` after each join. */
+    admit?: { check: JoinCheck; ttlMs: number };
 }
 
 /** A worker that answered with a retryable failure before sending anything. */
@@ -84,6 +89,8 @@ export class ProxyServer {
     /** Escrow state, read through the cache (config escrowCacheMs / escrowRefreshMinMs). */
     readonly escrows: EscrowCache;
     readonly metrics: ProxyMetrics;
+    /** Workers that joined themselves (with `admit`). */
+    readonly admissions?: WorkerAdmissions;
 
     constructor(private readonly o: ProxyServerOptions) {
         this.escrows = new EscrowCache(o.escrows, { ttlMs: o.config.escrowCacheMs, refreshMinMs: o.config.escrowRefreshMinMs, now: o.now });
@@ -91,6 +98,8 @@ export class ProxyServer {
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
         this.metrics = new ProxyMetrics(this.registry, o.ledger);
+        if (o.admit)
+            this.admissions = new WorkerAdmissions({ proxy: o.config.proxyAddress, registry: this.registry, check: o.admit.check, ttlMs: o.admit.ttlMs, configWorkers: o.config.workers, now: o.now });
         const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
             this.metrics.count(req, res);
             this.route(req, res).catch((e: unknown) => {
@@ -107,6 +116,7 @@ export class ProxyServer {
     async start(port: number, host = '127.0.0.1'): Promise<number> {
         await this.registry.checkAll();
         this.registry.start(this.o.config.healthIntervalMs);
+        this.admissions?.start(Math.max(250, Math.min(this.o.admit?.ttlMs ?? 0, 20_000) / 4));
         return new Promise((resolve, reject) => {
             this.server.once('error', reject);
             this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
@@ -124,15 +134,27 @@ export class ProxyServer {
      */
     async close(drainMs = 0): Promise<{ cut: boolean }> {
         this.registry.stop();
+        this.admissions?.stop();
         const drained = await drainServer(this.server, drainMs);
         this.registry.destroy();
         await this.o.ledger.close();
         return drained;
     }
 
+    /** A reloaded config's workers (SIGHUP); workers that joined and are not in it stay. */
+    replaceConfigWorkers(workers: WorkerConfig[]): Promise<WorkerListChange> {
+        return this.admissions ? this.admissions.setConfigWorkers(workers) : this.registry.replaceWorkers(workers);
+    }
+
     private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
         const url = (req.url ?? '/').split('?')[0];
         if (req.method === 'POST' && url === '/v1/chat/completions') return this.chat(req, res);
+        if (req.method === 'POST' && url === '/v1/workers/join') {
+            if (!this.admissions)
+                throw new ApiError(404, 'this proxy admits no workers that join: it routes to the workers in its config (start it with --admit-workers)', 'invalid_request_error', 'not_found');
+            sendJson(res, 200, await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024))));
+            return;
+        }
         if (req.method !== 'GET') throw new ApiError(404, `no route ${req.method} ${url}`, 'invalid_request_error', 'not_found');
         if (url === '/health') {
             sendJson(res, 200, { status: 'ok', workers: this.registry.workers.filter((w) => w.healthy).length, ledger_records: this.o.ledger.recordCount });
@@ -160,6 +182,7 @@ export class ProxyServer {
                     // Where its fees go: what a settlement pass (scripts/settle) pays out.
                     worker_account: w.config.workerAccount.toString(),
                     provider: w.config.provider?.address.toString() ?? null,
+                    joined: this.admissions?.workers.some((a) => a.name === w.config.name) ?? false,
                 })),
             });
             return;

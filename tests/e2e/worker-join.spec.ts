@@ -1,0 +1,171 @@
+/**
+ * Workers that join a proxy themselves: `cocoon-worker --join URL` sends a WorkerJoin signed
+ * by its enclave key; `cocoon-proxy --ton-v4 URL --admit-workers` admits it when the chain
+ * says the key is an eligible Provider's at the Proxy's Root, with that X25519 key, serving
+ * every model named, and pays that Provider's owner. Here the chain is the sandbox, read
+ * through a v4 API served from it; the worker is the real reference worker on a tiny model.
+ */
+import '@ton/test-utils';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Address, toNano } from '@ton/core';
+import { openEscrow } from '../../ops/payments';
+import { startUnbond } from '../../ops/provider';
+import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
+import { RecordingUI } from '../../ops/ui';
+import { chatThroughProxy } from '../../worker-reference/client/chat';
+import { identityFromSeed, NodeIdentity } from '../../worker-reference/crypto/keys';
+import { sha256File } from '../../worker-reference/common/hash';
+import { generateModel } from '../../worker-reference/model/generate';
+import { HttpStatusError, requestJson } from '../../worker-reference/proxy/registry';
+import { buildWorkerJoin, signCell, WorkerJoin } from '../../wrappers/payloads';
+import { AllowList } from '../../wrappers/Root';
+import { workerAccountFor } from '../../wrappers/WorkerAccount';
+import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
+import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
+import { FAST_WORKER, getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
+
+const dir = tmpDir('cocoon-worker-join-');
+const proxyId = identityFromSeed(Buffer.alloc(32, 111));
+const workerId = identityFromSeed(Buffer.alloc(32, 112));
+/** Registered too, but only ever joined by hand here (crafted joins). */
+const otherId = identityFromSeed(Buffer.alloc(32, 113));
+const rogueId = identityFromSeed(Buffer.alloc(32, 114));
+const modelFile = path.join(dir, 'tiny.gguf');
+
+let net: Network;
+let api: TonV4Api;
+let proxy: Spawned;
+let worker: Spawned;
+let proxyAddress: Address;
+let provider: Address;
+let otherProvider: Address;
+let modelHash: Buffer;
+let apiKey: string;
+
+const sandboxAs = async (name: string) => new SandboxNetworkProvider(net.chain, await net.chain.treasury(name), new RecordingUI());
+const nowS = () => Math.floor(Date.now() / 1000);
+
+/** A join signed by `id` (fields overridable), as POST /v1/workers/join takes it. */
+function signedJoin(id: NodeIdentity, over: Partial<WorkerJoin> = {}, signer = id): { announcement: string; signature: string } {
+    const cell = buildWorkerJoin({ proxy: proxyAddress, ed25519Key: id.ed25519.publicKey, x25519Key: id.x25519.publicKey, issuedAt: nowS(), endpoint: 'https://127.0.0.1:9', models: [modelHash], ...over });
+    return { announcement: cell.toBoc().toString('base64'), signature: signCell(cell, signer.ed25519.secretKey).toString('base64') };
+}
+
+async function refused(body: unknown): Promise<HttpStatusError> {
+    const e = await requestJson(`${proxy.url}/v1/workers/join`, { body, timeoutMs: 10_000 }).then(
+        () => undefined,
+        (err: unknown) => err,
+    );
+    if (!(e instanceof HttpStatusError)) throw new Error(`the join was not refused with an HTTP status: ${String(e)}`);
+    return e;
+}
+
+const listed = async () => (await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; healthy: boolean; joined: boolean; provider: string | null; worker_account: string; ed25519_public_key: string }>;
+
+beforeAll(async () => {
+    generateModel(modelFile, 'tiny', 5);
+    modelHash = sha256File(modelFile);
+    net = await deployNetwork();
+    // Governance allows the generated model; the Providers list it.
+    const allowed = await net.root.send(net.owner.getSender(), { value: toNano('0.05') }, { $$type: 'AllowListEdit', queryId: 0n, list: BigInt(AllowList.model), hash: BigInt('0x' + modelHash.toString('hex')), allowed: true, expiresAt: 0n });
+    expect(allowed.transactions).toHaveTransaction({ to: net.root.address, success: true });
+    net = { ...net, model: modelHash };
+    await registerProxy(net, await net.chain.treasury('operator'), { keys: { ed25519: proxyId.ed25519, x25519: proxyId.x25519.publicKey } });
+    proxyAddress = await net.root.getProxyAddress(0n);
+    provider = (await registerWorkerProvider(net, await net.chain.treasury('gpu owner'), { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey })).address;
+    otherProvider = (await registerWorkerProvider(net, await net.chain.treasury('gpu owner 2'), { ed25519: otherId.ed25519, x25519: otherId.x25519.publicKey })).address;
+    apiKey = (await openEscrow(await sandboxAs('client'), { proxy: proxyAddress, deposit: toNano('5') })).apiKey;
+    api = await startTonV4Api(net.chain);
+    const config = path.join(dir, 'proxy.json');
+    fs.writeFileSync(config, JSON.stringify({ proxyAddress: proxyAddress.toString(), keySeed: Buffer.alloc(32, 111).toString('hex'), dataDir: path.join(dir, 'proxy-data'), workers: [], healthIntervalMs: 500 }));
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--ton-v4', api.url, '--admit-workers', '--join-ttl', '3']);
+    worker = await spawnCli('cocoon-worker.js', [
+        '--model', `tiny=${modelFile}`, '--port', '0', ...FAST_WORKER, '--key-seed', Buffer.alloc(32, 112).toString('hex'), '--data-dir', path.join(dir, 'worker-data'),
+        '--trust-proxy', `${proxyAddress.toString()}=${proxyId.ed25519.publicKey.toString('hex')}`, '--join', proxy.url, '--join-every', '1',
+    ]);
+}, 120_000);
+
+afterAll(async () => {
+    await stop(worker);
+    await stop(proxy);
+    await api?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
+    it('the worker joins, is listed with its Provider and the WorkerAccount of its owner, and answers a checked chat', async () => {
+        await workerHealthy(proxy.url, 'provider-0', { timeoutMs: 15_000 });
+        const w = (await listed()).find((x) => x.name === 'provider-0')!;
+        expect(w.joined).toBe(true);
+        expect(w.ed25519_public_key).toBe(workerId.ed25519.publicKey.toString('hex'));
+        expect(Address.parse(w.provider!)).toEqualAddress(provider);
+        const owner = (await net.chain.treasury('gpu owner')).address;
+        expect(Address.parse(w.worker_account)).toEqualAddress((await workerAccountFor(proxyAddress, provider, owner)).address);
+        expect(worker.stderr()).toMatch(/joined as provider-0/);
+        const a = await chatThroughProxy({ proxy: proxy.url, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: 'hi' }], maxTokens: 4 });
+        expect(a.worker.name).toBe('provider-0');
+        expect(a.tokens.completion).toBeGreaterThan(0);
+    });
+
+    it('refuses a join signed by another key than the one it names (401)', async () => {
+        const e = await refused(signedJoin(otherId, {}, rogueId));
+        expect(e.status).toBe(401);
+        expect(e.message).toMatch(/the signature is not worker key/);
+    });
+
+    it('refuses a worker key no Provider at Root holds, an X25519 key not its Provider\'s, a model it does not serve (403)', async () => {
+        const rogue = await refused(signedJoin(rogueId));
+        expect(rogue.status).toBe(403);
+        expect(rogue.message).toMatch(/not admitted: the worker key [0-9a-f]{64} is not a Provider registered at Root/);
+        const x = await refused(signedJoin(otherId, { x25519Key: rogueId.x25519.publicKey }));
+        expect(x.status).toBe(403);
+        expect(x.message).toMatch(/is not the one its Provider #1 holds/);
+        const model = await refused(signedJoin(otherId, { models: [Buffer.alloc(32, 9)] }));
+        expect(model.status).toBe(403);
+        expect(model.message).toMatch(/Provider #1 does not list model 0909/);
+    });
+
+    it('refuses a join for another proxy (403), a stale or future one, an http or non-base endpoint, a malformed body (400)', async () => {
+        expect((await refused(signedJoin(otherId, { proxy: otherProvider }))).message).toMatch(/this join is for Proxy .*; this proxy is/);
+        const stale = await refused(signedJoin(otherId, { issuedAt: nowS() - 600 }));
+        expect(stale.status).toBe(400);
+        expect(stale.message).toMatch(/sign a fresh one/);
+        expect((await refused(signedJoin(otherId, { issuedAt: nowS() + 600 }))).status).toBe(400);
+        const plain = await refused(signedJoin(otherId, { endpoint: 'http://127.0.0.1:9' }));
+        expect(plain.status).toBe(400);
+        expect(plain.message).toMatch(/must be https:\/\//);
+        expect((await refused(signedJoin(otherId, { endpoint: 'https://127.0.0.1:9/v1' }))).message).toMatch(/must be a base URL/);
+        expect((await refused({ announcement: 'AAAA', signature: '' })).message).toMatch(/announcement is not a WorkerJoin/);
+        expect((await refused({})).status).toBe(400);
+    });
+
+    it('admits a join once: the same join again, or an older one, is refused as a replay (409)', async () => {
+        const join = signedJoin(otherId, { issuedAt: nowS() });
+        const ok = (await requestJson(`${proxy.url}/v1/workers/join`, { body: join, timeoutMs: 10_000 })) as { name: string; provider: string };
+        expect(ok.name).toBe('provider-1');
+        expect(Address.parse(ok.provider)).toEqualAddress(otherProvider);
+        const again = await refused(join);
+        expect(again.status).toBe(409);
+        expect(again.message).toMatch(/was taken already: each join must be newer/);
+        expect((await refused(signedJoin(otherId, { issuedAt: nowS() - 5 }))).status).toBe(409);
+    });
+
+    it('drops a worker that stops joining once its TTL has passed, and one whose Provider is no longer eligible', async () => {
+        // provider-1 joined once by hand above: gone within the 3 s TTL.
+        const t0 = Date.now();
+        while ((await listed()).some((w) => w.name === 'provider-1')) {
+            if (Date.now() - t0 > 10_000) throw new Error('provider-1 was never dropped');
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        expect((await listed()).some((w) => w.name === 'provider-0')).toBe(true);
+        // The worker's Provider starts unbonding: its next join is refused, so it drops out too.
+        await startUnbond(await sandboxAs('gpu owner'), { provider });
+        const t1 = Date.now();
+        while ((await listed()).some((w) => w.name === 'provider-0')) {
+            if (Date.now() - t1 > 15_000) throw new Error('provider-0 was never dropped');
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(worker.stderr()).toMatch(/join failed: HTTP 403: not admitted: Provider #0 .* is not eligible for work/);
+    });
+});

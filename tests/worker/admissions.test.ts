@@ -1,0 +1,116 @@
+/**
+ * proxy/admissions.ts with a chain check of the test's own: what the proxy does with joins
+ * apart from the chain (tests/e2e/worker-join.spec.ts runs the real chain check): the config
+ * wins over a join, a reloaded config keeps joined workers, a worker expires after its TTL,
+ * a chain that cannot be read is 503 (the worker tries again), a refusal 403.
+ */
+import { Address } from '@ton/core';
+import { ApiError } from '../../worker-reference/common/http';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { tlsCredentials } from '../../worker-reference/crypto/tls-link';
+import { JoinCheck, JoinRefused, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
+import { WorkerConfig } from '../../worker-reference/proxy/config';
+import { WorkerRegistry } from '../../worker-reference/proxy/registry';
+import { buildWorkerJoin, signCell } from '../../wrappers/payloads';
+
+const PROXY = new Address(0, Buffer.alloc(32, 1));
+const MODEL = Buffer.alloc(32, 2);
+const ids = [identityFromSeed(Buffer.alloc(32, 61)), identityFromSeed(Buffer.alloc(32, 62))];
+let clock = 1_800_000_000_000;
+
+function join(i: number, issuedAt = Math.floor(clock / 1000)): Record<string, unknown> {
+    const id = ids[i];
+    const cell = buildWorkerJoin({ proxy: PROXY, ed25519Key: id.ed25519.publicKey, x25519Key: id.x25519.publicKey, issuedAt, endpoint: `https://127.0.0.1:${9 + i}`, models: [MODEL] });
+    return { announcement: cell.toBoc().toString('base64'), signature: signCell(cell, id.ed25519.secretKey).toString('base64') };
+}
+
+const configured = (i: number): WorkerConfig => ({ name: `config-${i}`, endpoint: `https://127.0.0.1:${19 + i}`, ed25519Key: ids[i].ed25519.publicKey, modelHashes: new Set([MODEL.toString('hex')]), workerAccount: PROXY });
+
+/** Provider #i for worker i; `fail` makes the next check throw it. */
+function fakeChain(): { check: JoinCheck; fail?: Error } {
+    const c: { check: JoinCheck; fail?: Error } = {
+        check: async (j) => {
+            if (c.fail) throw c.fail;
+            const i = ids.findIndex((id) => id.ed25519.publicKey.equals(j.ed25519Key));
+            return { provider: { address: new Address(0, Buffer.alloc(32, 10 + i)), seqno: BigInt(i) }, workerAccount: new Address(0, Buffer.alloc(32, 20 + i)) };
+        },
+    };
+    return c;
+}
+
+function setup(configWorkers: WorkerConfig[] = []) {
+    const registry = new WorkerRegistry(configWorkers, tlsCredentials(identityFromSeed(Buffer.alloc(32, 60)).ed25519, 'cocoon-proxy'));
+    const chain = fakeChain();
+    const admissions = new WorkerAdmissions({ proxy: PROXY, registry, check: (j) => chain.check(j), ttlMs: 10_000, configWorkers, now: () => clock });
+    const names = () => registry.workers.map((w) => w.config.name).sort();
+    return { registry, chain, admissions, names };
+}
+
+async function status(p: Promise<unknown>): Promise<number> {
+    const e = await p.then(
+        () => undefined,
+        (err: unknown) => err,
+    );
+    if (!(e instanceof ApiError)) throw new Error(`expected an ApiError, got ${String(e)}`);
+    return e.status;
+}
+
+afterEach(() => {
+    clock += 60_000;
+});
+
+describe('proxy/admissions.ts: joined workers beside the config', () => {
+    it('lists a joined worker as provider-<seqno> with its Provider and WorkerAccount', async () => {
+        const { admissions, registry, names } = setup();
+        const a = await admissions.join(join(1));
+        expect(a).toMatchObject({ name: 'provider-1', provider_seqno: '1', healthy: false });
+        expect(names()).toEqual(['provider-1']);
+        const w = registry.workers[0].config;
+        expect(w.endpoint).toBe('https://127.0.0.1:10');
+        expect(w.provider?.address.equals(new Address(0, Buffer.alloc(32, 11)))).toBe(true);
+        expect(w.workerAccount.equals(new Address(0, Buffer.alloc(32, 21)))).toBe(true);
+        registry.destroy();
+    });
+
+    it('does not admit a worker the config lists (409): the config wins', async () => {
+        const { admissions, names, registry } = setup([configured(0)]);
+        expect(await status(admissions.join(join(0)))).toBe(409);
+        expect(names()).toEqual(['config-0']);
+        registry.destroy();
+    });
+
+    it('a reloaded config keeps joined workers; one the config now lists is dropped from the joined', async () => {
+        const { admissions, names, registry } = setup([configured(0)]);
+        await admissions.join(join(1));
+        await admissions.setConfigWorkers([]);
+        expect(names()).toEqual(['provider-1']);
+        await admissions.setConfigWorkers([configured(1)]);
+        expect(names()).toEqual(['config-1']);
+        expect(admissions.workers).toEqual([]);
+        registry.destroy();
+    });
+
+    it('drops a worker whose last join is older than the TTL; a newer join keeps it', async () => {
+        const { admissions, names, registry } = setup();
+        await admissions.join(join(0));
+        await admissions.join(join(1));
+        clock += 6_000;
+        await admissions.join(join(1)); // worker 1 joins again, worker 0 does not
+        clock += 6_000;
+        expect(await admissions.sweep()).toEqual(['provider-0']);
+        expect(names()).toEqual(['provider-1']);
+        registry.destroy();
+    });
+
+    it('answers 403 with the chain\'s reason, 503 when the chain cannot be read, and takes the worker\'s next join after either', async () => {
+        const { admissions, chain, names, registry } = setup();
+        chain.fail = new JoinRefused('Provider #0 is not eligible');
+        await expect(admissions.join(join(0))).rejects.toThrow('not admitted: Provider #0 is not eligible');
+        chain.fail = new Error('socket hang up');
+        expect(await status(admissions.join(join(0, Math.floor(clock / 1000) + 1)))).toBe(503);
+        chain.fail = undefined;
+        await admissions.join(join(0, Math.floor(clock / 1000) + 2));
+        expect(names()).toEqual(['provider-0']);
+        registry.destroy();
+    });
+});

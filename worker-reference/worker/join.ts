@@ -1,0 +1,123 @@
+/**
+ * A worker joining proxies itself (cocoon-worker --join URL): every `everyMs` it sends each
+ * proxy a WorkerJoin signed by its enclave key (wrappers/payloads.ts) naming its https
+ * endpoint, its keys and the models it serves; the proxy checks them on chain and routes to
+ * it (proxy/admissions.ts). Only proxies the worker trusts (--trust-proxy ADDR=KEY) are
+ * joined: over https the connection is pinned to that proxy's key, and the proxy's own
+ * GET /v1/workers must name that address and key.
+ */
+import * as http from 'node:http';
+import { Address } from '@ton/core';
+import { buildWorkerJoin, signCell } from '../../wrappers/payloads';
+import { log } from '../common/http';
+import { NodeIdentity } from '../crypto/keys';
+import { PinnedKeyAgent } from '../crypto/tls-link';
+import type { JoinAnswer } from '../proxy/admissions';
+import { requestJson } from '../proxy/registry';
+
+export interface JoinOptions {
+    /** Base URLs of the proxies to join. */
+    proxies: string[];
+    /** Trusted proxies: Ed25519 key (hex) → Proxy contract address (--trust-proxy). */
+    trusted: Map<string, Address>;
+    identity: NodeIdentity;
+    /** https://host:port the proxies reach this worker at. */
+    endpoint: string;
+    models: Buffer[];
+    everyMs: number;
+    timeoutMs?: number;
+}
+
+interface Target {
+    url: string;
+    /** Found on the first contact: the trusted proxy at `url` and the agent pinned to its key. */
+    proxy?: { address: Address; agent?: http.Agent };
+    /** Last outcome logged (a change is logged again). */
+    last?: string;
+}
+
+export class ProxyJoins {
+    private readonly targets: Target[];
+    private timer?: NodeJS.Timeout;
+    private lastIssued = 0;
+
+    /** `o.trusted` must name every proxy joined (cli/worker.ts refuses --join without --trust-proxy). */
+    constructor(private readonly o: JoinOptions) {
+        this.targets = o.proxies.map((url) => ({ url: url.replace(/\/+$/, '') }));
+    }
+
+    /** Joins every proxy once now, then every `everyMs`. */
+    start(): Promise<Array<JoinAnswer | Error>> {
+        this.timer = setInterval(() => void this.joinAll(), this.o.everyMs);
+        this.timer.unref();
+        return this.joinAll();
+    }
+
+    stop(): void {
+        if (this.timer) clearInterval(this.timer);
+        this.timer = undefined;
+        for (const t of this.targets) t.proxy?.agent?.destroy();
+    }
+
+    joinAll(): Promise<Array<JoinAnswer | Error>> {
+        return Promise.all(
+            this.targets.map((t) =>
+                this.joinOne(t).then(
+                    (answer) => {
+                        this.report(t, `joined as ${answer.name} (Provider ${answer.provider}, fees to ${answer.worker_account})`);
+                        return answer;
+                    },
+                    (e: Error) => {
+                        this.report(t, `join failed: ${e.message}`);
+                        return e;
+                    },
+                ),
+            ),
+        );
+    }
+
+    private report(t: Target, outcome: string): void {
+        if (outcome === t.last) return;
+        t.last = outcome;
+        log('worker', outcome, { proxy: t.url });
+    }
+
+    /** Sends one join to `t` (finding which trusted proxy it is on first contact). */
+    async joinOne(t: Target): Promise<JoinAnswer> {
+        const timeoutMs = this.o.timeoutMs ?? 10_000;
+        t.proxy ??= await this.identify(t.url, timeoutMs);
+        // Strictly rising even within one second: the proxy takes only joins newer than the last.
+        this.lastIssued = Math.max(Math.floor(Date.now() / 1000), this.lastIssued + 1);
+        const cell = buildWorkerJoin({
+            proxy: t.proxy.address,
+            ed25519Key: this.o.identity.ed25519.publicKey,
+            x25519Key: this.o.identity.x25519.publicKey,
+            issuedAt: this.lastIssued,
+            endpoint: this.o.endpoint,
+            models: this.o.models,
+        });
+        const body = { announcement: cell.toBoc().toString('base64'), signature: signCell(cell, this.o.identity.ed25519.secretKey).toString('base64') };
+        return (await requestJson(`${t.url}/v1/workers/join`, { body, timeoutMs, agent: t.proxy.agent })) as JoinAnswer;
+    }
+
+    /** Which trusted proxy answers at `url`: over https the one whose key its TLS certificate carries; its /v1/workers must agree. */
+    private async identify(url: string, timeoutMs: number): Promise<{ address: Address; agent?: http.Agent }> {
+        const failures: string[] = [];
+        const keys = url.startsWith('https://') ? [...this.o.trusted.keys()] : [undefined];
+        for (const key of keys) {
+            const agent = key ? new PinnedKeyAgent(Buffer.from(key, 'hex')) : undefined;
+            try {
+                const info = (await requestJson(`${url}/v1/workers`, { timeoutMs, agent })) as { proxy?: unknown; proxy_key?: unknown };
+                const proxyKey = typeof info.proxy_key === 'string' ? info.proxy_key.toLowerCase() : '';
+                const address = this.o.trusted.get(proxyKey);
+                if (!address || (key && key !== proxyKey)) throw new Error(`it is proxy key ${proxyKey || '(none)'}, not one of --trust-proxy`);
+                if (typeof info.proxy !== 'string' || !Address.parse(info.proxy).equals(address)) throw new Error(`it names Proxy ${String(info.proxy)}, but --trust-proxy gives ${address.toString()} for its key`);
+                return { address, agent };
+            } catch (e) {
+                agent?.destroy();
+                failures.push((e as Error).message);
+            }
+        }
+        throw new Error(`${url} is not a proxy this worker trusts: ${failures.join('; ')}`);
+    }
+}
