@@ -5,9 +5,9 @@
  *  2. TEST attestation: a test CA mints TDX quotes for a proxy and a worker (their keys bound in
  *     REPORTDATA); the verifier checks them; the attestor signs certificates; the GPU owner
  *     registers with stake
- *  3. the reference worker (child process, llama.cpp, a generated tiny GGUF) and the proxy
- *     router (HTTP on localhost, escrows read from the chain) start; the proxy registers its
- *     URL with stake
+ *  3. the proxy router (HTTP on localhost, escrows read from the chain) starts and registers its
+ *     URL with stake; the reference worker (child process, llama.cpp, a generated tiny GGUF)
+ *     joins it, admitted because the chain says its key is the registered Provider's
  *  4. a client opens an escrow (storing the hash of its API secret), finds its proxy on chain
  *     from the escrow alone, and sends sealed, streamed prompts with its API key; the bare
  *     escrow address is refused
@@ -44,6 +44,8 @@ import { spawnCli, Spawned, stop } from '../worker-reference/launch';
 import { parseProxyConfig } from '../worker-reference/proxy/config';
 import { Ledger } from '../worker-reference/proxy/ledger';
 import { ProxyServer } from '../worker-reference/proxy/server';
+import { chainJoinCheck } from '../worker-reference/proxy/admissions';
+import type { WorkerState } from '../worker-reference/proxy/registry';
 import { ChainCheck } from '../worker-reference/client/chain-check';
 import { chatThroughProxy, ChatOutcome } from '../worker-reference/client/chat';
 import { apiKeyMatches, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders } from '../worker-reference/client/api-key';
@@ -89,6 +91,17 @@ function mrTdOf(name: string): Buffer {
 /** One sealed, streamed chat completion through the proxy with the client's API key, its receipt checked. */
 function askSealed(proxyUrl: string, apiKey: string, prompt: string, chain: ChainCheck): Promise<ChatOutcome> {
     return chatThroughProxy({ proxy: proxyUrl, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: prompt }], maxTokens: MAX_TOKENS, temperature: 0.7, chain });
+}
+
+/** Waits (up to 20 s) until the worker named `name` has joined `proxy` and passed a health check. */
+async function joinedWorker(proxy: ProxyServer, name: string): Promise<WorkerState> {
+    const t0 = performance.now();
+    for (;;) {
+        const w = proxy.registry.workers.find((x) => x.config.name === name && x.healthy);
+        if (w) return w;
+        if (performance.now() - t0 > 20_000) throw new Error(`the worker did not join the proxy as ${name} within 20 s`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -179,18 +192,9 @@ async function main(): Promise<void> {
         const providerContract = chain.openContract(Provider.fromAddress(providerReg.address));
 
         // ------------------------------------------------------------------ 3
-        step(journal, 'Start the reference worker (llama.cpp) and the proxy router on localhost; the proxy registers its URL');
+        step(journal, 'Start the proxy router and register its URL; the reference worker (llama.cpp) joins it, checked on chain');
         // The proxy runs at the address its registration will deploy, and registers the URL it listens at.
         const proxyAddress = await root.getProxyAddress(await root.getProxyCount());
-        worker = await spawnCli('cocoon-worker.js', [
-            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--data-dir', join(work, 'worker-data'),
-            // Only this proxy, proving its enclave key in TLS, may ask for completions.
-            '--trust-proxy', `${proxyAddress.toString()}=${hex(proxyId.ed25519.publicKey)}`,
-        ]);
-        say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')}); the proxy link is mutual TLS pinned to both enclave keys`);
-        const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));
-        if (backendLine) say(`worker log: ${backendLine.trim().slice(0, 160)}`);
-        const workerAccount = (await workerAccountFor(proxyAddress, providerReg.address, wallets['GPU owner'].address)).address;
         const p = params.prices; // the Proxy takes Root's params when it is deployed
         const config = parseProxyConfig(
             {
@@ -204,30 +208,41 @@ async function main(): Promise<void> {
                     completionMultiplier: p.completionMultiplier.toString(),
                     reasoningMultiplier: p.reasoningMultiplier.toString(),
                 },
-                workers: [
-                    {
-                        name: 'gpu-1',
-                        endpoint: worker.url,
-                        ed25519Key: hex(workerId.ed25519.publicKey),
-                        x25519Key: hex(workerId.x25519.publicKey),
-                        modelHashes: [hex(modelHash)],
-                        workerAccount: workerAccount.toString(),
-                    },
-                ],
+                // No worker listed: the worker joins, and the chain says whether it may.
+                workers: [],
             },
             work,
         );
         const ledger = Ledger.open(config.dataDir);
-        proxyServer = new ProxyServer({ config, signer: new Ed25519Signer(proxyId.ed25519), escrows: new ChainEscrowReader(as('watcher'), proxyAddress), ledger });
+        proxyServer = new ProxyServer({
+            config,
+            signer: new Ed25519Signer(proxyId.ed25519),
+            escrows: new ChainEscrowReader(as('watcher'), proxyAddress),
+            ledger,
+            admit: { check: chainJoinCheck(proxyAddress, as('watcher')), ttlMs: 180_000 },
+        });
         const proxyPort = await proxyServer.start(0);
         const proxyUrl = `http://127.0.0.1:${proxyPort}`;
-        say(`proxy router listening on ${proxyUrl}, escrows read from the chain`);
+        say(`proxy router listening on ${proxyUrl}, escrows read from the chain, workers admitted when they join`);
         journal.step('register proxy (+ deploy Proxy)');
         const proxyReg = await registerProxy(as('proxy operator'), { root: root.address, bundle: proxyCertificate, stake: toNano('20'), endpoint: proxyUrl });
         if (!proxyReg.address.equals(proxyAddress)) throw new Error(`the Proxy was deployed at ${proxyReg.address.toString()}, not at ${proxyAddress.toString()}`);
         const proxyContract = chain.openContract(Proxy.fromAddress(proxyReg.address));
         if ((await proxyContract.getPrices()).pricePerToken !== p.pricePerToken) throw new Error("the Proxy's prices are not the ones the router charges");
         say(`the proxy registered with stake as Proxy #${proxyReg.seqno}, endpoint ${proxyUrl} (an operator registers its public https URL; clients pin its key)`);
+        worker = await spawnCli('cocoon-worker.js', [
+            '--model', `tiny=${modelFile}`, '--port', '0', '--gpu', 'auto', '--key-seed', hex(workerSeed), '--data-dir', join(work, 'worker-data'),
+            // Only this proxy, proving its enclave key in TLS, may ask for completions; the worker joins it.
+            '--trust-proxy', `${proxyAddress.toString()}=${hex(proxyId.ed25519.publicKey)}`, '--join', proxyUrl,
+        ]);
+        say(`worker listening on ${worker.url} (${String(worker.info.backend ?? 'backend in its log')}); the proxy link is mutual TLS pinned to both enclave keys`);
+        const backendLine = worker.stderr().split('\n').find((l) => /backend|gpu|cuda|cpu/i.test(l));
+        if (backendLine) say(`worker log: ${backendLine.trim().slice(0, 160)}`);
+        const joined = await joinedWorker(proxyServer, 'provider-0');
+        const workerAccount = (await workerAccountFor(proxyAddress, providerReg.address, wallets['GPU owner'].address)).address;
+        if (!joined.config.workerAccount.equals(workerAccount) || !joined.config.provider?.address.equals(providerReg.address))
+            throw new Error("the joined worker is not paid to its Provider owner's WorkerAccount");
+        say(`the worker joined: the proxy checked on chain that its key is Provider #${providerReg.seqno}'s (eligible, same X25519 key, serving the model) and pays the GPU owner's WorkerAccount`);
 
         // ------------------------------------------------------------------ 4
         step(journal, 'A client opens an escrow, finds its proxy on chain, and sends sealed, streamed prompts through it');

@@ -21,6 +21,7 @@ describe('npm run demo', () => {
         expect(r.stdout).toMatch(/TEST ATTESTATION/);
         expect(r.stdout).toMatch(/proxy quote: UpToDate/);
         expect(r.stdout).toMatch(/without an escrow the proxy refuses the client \(HTTP 402\)/);
+        expect(r.stdout).toMatch(/the worker joined: the proxy checked on chain that its key is Provider #0/);
         expect(r.stdout).toMatch(/the client found its proxy on chain from its escrow: Proxy #0 at http:\/\/127\.0\.0\.1:\d+, active/);
         expect(r.stdout).toMatch(/the escrow address alone, or with a wrong secret, is refused \(HTTP 401\)/);
         expect(r.stdout).toMatch(/6 sealed requests, \d+ completion tokens/);

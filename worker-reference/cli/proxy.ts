@@ -12,7 +12,7 @@ import { fieldsNeedingRestart, loadProxyConfig, ProxyConfig } from '../proxy/con
 import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import type { ContractReader } from '../../ops/escrow-reader';
-import { ProxyServer } from '../proxy/server';
+import { ProxyServer, ProxyServerOptions } from '../proxy/server';
 
 const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL [--admit-workers]] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
 
@@ -145,11 +145,13 @@ runMain(async () => {
         fault_reports: ledger.faults.length,
         ms: Math.round(performance.now() - t0),
     });
-    const admitting = args.switches.has('admit-workers');
-    if (admitting && one(args, 'ton-v4') === undefined) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
     const joinTtl = intArg(args, 'join-ttl', 180, 1, 86400);
     const escrows = await escrowSource(one(args, 'ton-v4'), config);
-    const admit = admitting ? { check: await (await import('../proxy/admissions')).chainJoinCheck(config.proxyAddress, escrows.chain as NonNullable<typeof escrows.chain>), ttlMs: joinTtl * 1000 } : undefined;
+    let admit: ProxyServerOptions['admit'];
+    if (args.switches.has('admit-workers')) {
+        if (!escrows.chain) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
+        admit = { check: (await import('../proxy/admissions')).chainJoinCheck(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000 };
+    }
     const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit });
     const bound = await server.start(port, host);
     log('proxy', 'listening', {

@@ -14,6 +14,7 @@
  */
 import { Address, Cell } from '@ton/core';
 import type { ContractReader } from '../../ops/escrow-reader';
+import type { ChainCheck } from '../client/chain-check';
 import { parseWorkerJoin, verifyCellSignature, WorkerJoin } from '../../wrappers/payloads';
 import { ApiError, log } from '../common/http';
 import { ProviderRef, WorkerConfig } from './config';
@@ -217,23 +218,32 @@ function workerEndpoint(endpoint: string): string {
 }
 
 /**
- * The JoinCheck of `proxy` reading the chain through `reader` (its Root from the Proxy
- * contract): ChainCheck.provider for every model named (a refusal becomes JoinRefused), then
- * the WorkerAccount this proxy pays for the worker, that of its Provider's owner.
+ * The JoinCheck of `proxy` reading the chain through `reader`: ChainCheck.provider for every
+ * model named, at the Proxy contract's Root (read at the first join, so the proxy may start
+ * before its registration lands), a refusal becoming JoinRefused; then the WorkerAccount this
+ * proxy pays for the worker, that of its Provider's owner.
  */
-export async function chainJoinCheck(proxy: Address, reader: ContractReader): Promise<JoinCheck> {
-    const [{ ChainCheck, ChainRefusal }, { Proxy }, { workerAccountFor }] = await Promise.all([
-        import('../client/chain-check'),
-        import('../../wrappers/Proxy'),
-        import('../../wrappers/WorkerAccount'),
-    ]);
-    const root = await reader.open(Proxy.fromAddress(proxy)).getRoot();
-    const chain = new ChainCheck(reader, root);
+export function chainJoinCheck(proxy: Address, reader: ContractReader): JoinCheck {
+    let chainCheck: Promise<ChainCheck> | undefined;
+    const atRoot = async () => {
+        const [{ ChainCheck: Check }, { Proxy }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/Proxy')]);
+        if (!(await reader.isContractDeployed(proxy))) throw new JoinRefused(`this proxy's contract ${proxy.toString()} is not deployed yet`);
+        return new Check(reader, await reader.open(Proxy.fromAddress(proxy)).getRoot());
+    };
     return async (join) => {
+        const [{ ChainRefusal }, { workerAccountFor }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/WorkerAccount')]);
+        chainCheck ??= atRoot();
+        let chain;
         try {
-            let found: { address: Address; seqno: bigint; owner: Address | null } | undefined;
-            for (const modelHash of join.models) found = await chain.provider({ ed25519: join.ed25519Key, x25519: join.x25519Key, modelHash });
-            const p = found as { address: Address; seqno: bigint; owner: Address | null };
+            chain = await chainCheck;
+        } catch (e) {
+            chainCheck = undefined; // read again at the next join
+            throw e;
+        }
+        try {
+            const keys = { ed25519: join.ed25519Key, x25519: join.x25519Key };
+            const p = await chain.provider({ ...keys, modelHash: join.models[0] });
+            for (const modelHash of join.models.slice(1)) await chain.provider({ ...keys, modelHash });
             if (!p.owner) throw new ChainRefusal(`Provider #${p.seqno} has no owner to pay`);
             return { provider: { address: p.address, seqno: p.seqno }, workerAccount: (await workerAccountFor(proxy, p.address, p.owner)).address };
         } catch (e) {
