@@ -6,3 +6,8 @@ export function chainNow(provider: NetworkProvider): number {
     if (provider instanceof SandboxNetworkProvider && provider.chain.now !== undefined) return provider.chain.now;
     return Math.floor(Date.now() / 1000);
 }
+
+/** A chain time (unix seconds) as an ISO date, for messages. */
+export function when(unix: bigint | number): string {
+    return new Date(Number(unix) * 1000).toISOString();
+}

@@ -27,7 +27,7 @@ import { NOTIFY_OP_GAS } from '../wrappers/Root';
 import { WORKER_ACCOUNT_STORAGE, WORKER_PAYOUT_VALUE, WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
 import { bigIntToKey, parseChargePayload, parsePayoutPayload, verifyCellSignature } from '../wrappers/payloads';
 import { chargeAmount, payoutAmount } from '../wrappers/chargeAmount';
-import { chainNow } from './chain-time';
+import { chainNow, when } from './chain-time';
 import { confirm, requireDeployed } from './confirm';
 import { openRoot, table } from './root';
 
@@ -59,10 +59,6 @@ function openProxy(provider: NetworkProvider, proxy: Address) {
 async function requireFunds(provider: NetworkProvider, value: bigint): Promise<void> {
     const held = await balanceOf(provider, me(provider));
     if (held < value + WALLET_FEE_MARGIN) throw new Error(`this wallet holds ${fromNano(held)} TON; the operation sends ${fromNano(value)} TON plus fees`);
-}
-
-function when(unix: bigint | number): string {
-    return new Date(Number(unix) * 1000).toISOString();
 }
 
 async function requireClient(provider: NetworkProvider, escrow: Address) {

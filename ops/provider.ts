@@ -8,8 +8,9 @@ import { Address, fromNano } from '@ton/core';
 import { equivocationReport, faultReportSubmission, MAX_EQUIVOCATION_RECORDS, OP_GAS, Provider, ProviderState, SLASH_GAS } from '../wrappers/Provider';
 import { Proxy, ProxyState } from '../wrappers/Proxy';
 import { Root } from '../wrappers/Root';
-import { bigIntToKey, parseFaultReport, parseWorkReceipt, SignedPayload, verifyCellSignature } from '../wrappers/payloads';
-import { chainNow } from './chain-time';
+import { bigIntToKey, keyToBigInt, parseAttestationCert, parseFaultReport, parseWorkReceipt, Role, SignedCertificate, SignedPayload, verifyCellSignature } from '../wrappers/payloads';
+import { chainNow, when } from './chain-time';
+import { refuseBadCertificate, RENEWAL_VALUE } from './register';
 import { confirm, requireDeployed } from './confirm';
 import { table } from './root';
 import { SignedFaultFile } from './settlement-file';
@@ -29,10 +30,6 @@ async function requireProviderOwner(provider: NetworkProvider, address: Address)
     return p;
 }
 
-function when(unix: bigint | number): string {
-    return new Date(Number(unix) * 1000).toISOString();
-}
-
 export async function providerAddStake(provider: NetworkProvider, o: { provider: Address; amount: bigint }): Promise<void> {
     if (o.amount <= 0n) throw new Error('the amount must be positive');
     const p = await requireProviderOwner(provider, o.provider);
@@ -41,6 +38,24 @@ export async function providerAddStake(provider: NetworkProvider, o: { provider:
     const before = await p.getStake();
     await p.send(provider.sender(), { value: o.amount + OP_GAS }, { $$type: 'ProviderAddStake', queryId: BigInt(Date.now()), amount: o.amount });
     await confirm(provider, `stake +${fromNano(o.amount)} TON`, async () => (await p.getStake()) === before + o.amount);
+}
+
+/**
+ * The provider's owner renews its certificate: a fresh quote for the same Ed25519 key (the
+ * image may be a newer allowed one) with a later valid-until. The Provider passes it to Root,
+ * which checks it as at registration. Refused before sending when either would refuse it.
+ */
+export async function renewProvider(provider: NetworkProvider, o: { provider: Address; bundle: SignedCertificate }): Promise<{ validUntil: number }> {
+    const p = await requireProviderOwner(provider, o.provider);
+    if ((await p.getState()) === ProviderState.exited) throw new Error('the provider has exited: register again');
+    await refuseBadCertificate(provider, await p.getRoot(), o.bundle, Role.Worker);
+    const cert = parseAttestationCert(o.bundle.cert);
+    if ((await p.getEd25519Key()) !== keyToBigInt(cert.ed25519Key)) throw new Error("the certificate binds another Ed25519 key than this provider's: a new enclave registers as a new provider");
+    const current = await p.getValidUntil();
+    if (BigInt(cert.validUntil) <= current) throw new Error(`the certificate is valid until ${when(cert.validUntil)}, not later than the provider's current ${when(current)}`);
+    await p.send(provider.sender(), { value: RENEWAL_VALUE }, { $$type: 'ProviderRenew', queryId: BigInt(Date.now()), cert: o.bundle.cert, signatures: o.bundle.signatures });
+    await confirm(provider, `provider valid until ${when(cert.validUntil)}`, async () => (await p.getValidUntil()) === BigInt(cert.validUntil));
+    return { validUntil: cert.validUntil };
 }
 
 export async function startUnbond(provider: NetworkProvider, o: { provider: Address }): Promise<{ unlockAt: number }> {

@@ -14,9 +14,9 @@ import {
     verifyCellSignature,
 } from '../wrappers/payloads';
 import { proxyEndpointProblem } from '../wrappers/Proxy';
-import { AllowList, modelSet, REGISTRATION_GAS } from '../wrappers/Root';
+import { AllowList, modelSet, NOTIFY_OP_GAS, REGISTRATION_GAS } from '../wrappers/Root';
 import { openRoot } from './root';
-import { chainNow } from './chain-time';
+import { chainNow, when } from './chain-time';
 import { confirm, requireDeployed } from './confirm';
 
 /** What a registration carries on top of the stake: Root's REGISTRATION_GAS plus a margin; the rest returns. */
@@ -72,7 +72,7 @@ export async function certificateProblems(provider: NetworkProvider, rootAddress
     return problems;
 }
 
-async function refuseBadCertificate(provider: NetworkProvider, root: Address, bundle: SignedCertificate, role: Role): Promise<void> {
+export async function refuseBadCertificate(provider: NetworkProvider, root: Address, bundle: SignedCertificate, role: Role): Promise<void> {
     await requireDeployed(provider, root, 'Root');
     const problems = await certificateProblems(provider, root, bundle, role);
     if (problems.length > 0) throw new Error(`Root would refuse this certificate:\n- ${problems.join('\n- ')}`);
@@ -139,3 +139,29 @@ export async function registerProvider(provider: NetworkProvider, o: RegisterPro
     });
     return confirmRegistered(provider, 'provider', key, bySeqno, (n) => root.getProviderAddress(n));
 }
+
+/**
+ * Renews a registered proxy's certificate: a fresh quote of the same enclave (same keys, same
+ * image) with a later valid-until. Anyone may submit it; what Root does not spend returns.
+ * Refused before sending when Root would refuse it (bad certificate, unknown key, another
+ * enclave or image, not later, a deactivated proxy).
+ */
+export async function renewProxy(provider: NetworkProvider, o: { root: Address; bundle: SignedCertificate }): Promise<{ seqno: bigint; validUntil: number }> {
+    await refuseBadCertificate(provider, o.root, o.bundle, Role.Proxy);
+    const root = openRoot(provider, o.root);
+    const cert = parseAttestationCert(o.bundle.cert);
+    const seqno = await root.getProxySeqnoByKey(keyToBigInt(cert.ed25519Key));
+    if (seqno === null) throw new Error("no proxy with this certificate's key is registered at this Root: register it (registerProxy)");
+    const r = await root.getProxy(seqno);
+    if (!r) throw new Error(`Root has no record of proxy #${seqno}`);
+    if (!r.active) throw new Error(`proxy #${seqno} was deactivated by governance: it cannot be renewed`);
+    if (r.x25519Key !== keyToBigInt(cert.x25519Key)) throw new Error(`the certificate binds another X25519 key than proxy #${seqno}'s: a new enclave registers as a new proxy`);
+    if (r.imageHash !== keyToBigInt(cert.imageHash)) throw new Error(`the certificate is for another image than proxy #${seqno}'s: a new image registers as a new proxy`);
+    if (BigInt(cert.validUntil) <= r.validUntil) throw new Error(`the certificate is valid until ${when(cert.validUntil)}, not later than proxy #${seqno}'s current ${when(r.validUntil)}`);
+    await root.send(provider.sender(), { value: RENEWAL_VALUE }, { $$type: 'RenewProxy', queryId: BigInt(Date.now()), seqno, cert: o.bundle.cert, signatures: o.bundle.signatures });
+    await confirm(provider, `proxy #${seqno} valid until ${when(cert.validUntil)}`, async () => (await root.getProxy(seqno))?.validUntil === BigInt(cert.validUntil));
+    return { seqno, validUntil: cert.validUntil };
+}
+
+/** What a renewal carries: Root's minimum plus a margin for its certificate check; the rest returns. */
+export const RENEWAL_VALUE = NOTIFY_OP_GAS + toNano('0.05');

@@ -8,6 +8,9 @@ import { RecordingUI } from '../../ops/ui';
 import { editAllowList } from '../../ops/root';
 import { run as registerProxyScript } from '../../scripts/registerProxy';
 import { run as registerProviderScript } from '../../scripts/registerProvider';
+import { run as renewProxyScript } from '../../scripts/renewProxy';
+import { run as renewProviderScript } from '../../scripts/renewProvider';
+import { Provider } from '../../wrappers/Provider';
 import { TestCa } from '../../verifier/testca';
 import { reportDataForKeys } from '../../verifier/key-binding';
 import { decodeTdReport, imageHash } from '../../verifier/report';
@@ -70,6 +73,28 @@ describe('registerProxy / registerProvider scripts', () => {
             '--model', net.model.toString('hex'), '--gpu-model', 'H100', '--vram-gib', '80',
         ]);
         expect(await net.root.getProviderCount()).toBe(1n);
+    });
+
+    it('renewProxy and renewProvider renew from certificate files and print the new validity', async () => {
+        const { net, operator, ui, dir } = await setup();
+        const write = (name: string, bundle: ReturnType<typeof makeCertificate>) => {
+            const file = join(dir, name);
+            writeFileSync(file, packCertificateBundle(bundle).toBoc().toString('base64'));
+            return file;
+        };
+        const proxyKeys = randomNodeKeys();
+        const workerKeys = randomNodeKeys();
+        const root = ['--root', net.root.address.toString()];
+        await registerProxyScript(operator, [...root, '--certificate', write('p1.b64', makeCertificate(net, Role.Proxy, proxyKeys)), '--stake', '10', '--endpoint', 'https://proxy.example']);
+        await registerProviderScript(operator, [...root, '--certificate', write('w1.b64', makeCertificate(net, Role.Worker, workerKeys)), '--stake', '10', '--model', net.model.toString('hex'), '--gpu-model', 'H100', '--vram-gib', '80']);
+        const later = net.chain.now! + 90 * 86400;
+        await renewProxyScript(operator, [...root, '--certificate', write('p2.b64', makeCertificate(net, Role.Proxy, proxyKeys, { validUntil: later }))]);
+        expect(ui.lines.at(-1)).toBe(`valid until: ${new Date(later * 1000).toISOString()}`);
+        expect((await net.root.getProxy(0n))!.validUntil).toBe(BigInt(later));
+        const providerAddress = (await net.root.getProvider(0n))!.provider;
+        await renewProviderScript(operator, ['--provider', providerAddress.toString(), '--certificate', write('w2.b64', makeCertificate(net, Role.Worker, workerKeys, { validUntil: later }))]);
+        expect(ui.lines.at(-1)).toBe(`valid until: ${new Date(later * 1000).toISOString()}`);
+        expect(await net.chain.openContract(Provider.fromAddress(providerAddress)).getValidUntil()).toBe(BigInt(later));
     });
 
     it('refuses a quote that does not verify, with the reason, before sending anything', async () => {
