@@ -1,5 +1,5 @@
 /**
- * Gas of the provider ops (issue 6): register_provider, provider_add_stake,
+ * Gas of the provider ops (issue 6): register_provider, provider_add_stake, renew_provider,
  * slash_equivocation, fault_report, unbond, withdraw_stake. Each row sums the project's
  * contracts' transactions (Root, Proxy, Provider) of one op's trace.
  */
@@ -56,10 +56,10 @@ export async function measure(): Promise<GasRow[]> {
             'allow-list',
         );
     }
-    const certFor = (role: Role, ed: Buffer, image: Buffer) => {
+    const certFor = (role: Role, ed: Buffer, image: Buffer, validDays = 30) => {
         const cert = buildAttestationCert({
             root: root.address, role, imageHash: image, ed25519Key: ed, x25519Key: sha('x25519'), quoteHash: sha('quote'),
-            tcbStatus: TcbStatusCode.UpToDate, validUntil: chain.now! + 30 * 86400,
+            tcbStatus: TcbStatusCode.UpToDate, validUntil: chain.now! + validDays * 86400,
         });
         return { cert, signatures: buildSignatureList([signAttestationCert(cert, attestor)]) };
     };
@@ -94,6 +94,10 @@ export async function measure(): Promise<GasRow[]> {
 
     const add = must(await provider.send(owner.getSender(), { value: toNano('1.05') }, { $$type: 'ProviderAddStake', queryId: 0n, amount: toNano('1') }), 'add stake');
     rows.push(gasRow('provider_add_stake', add.transactions, ours));
+
+    const fresh = certFor(Role.Worker, workerKey.publicKey, images.worker, 60);
+    const renew = must(await provider.send(owner.getSender(), { value: toNano('0.1') }, { $$type: 'ProviderRenew', queryId: 0n, cert: fresh.cert, signatures: fresh.signatures }), 'renew provider');
+    rows.push(gasRow('renew_provider', renew.transactions, ours));
 
     const report = signPayload(
         buildFaultReport({ provider: providerAddress, proxy: proxyAddress, reportId: 1n, reason: 1, requestId: 1n, validUntil: chain.now! + 3600 }),

@@ -1,6 +1,6 @@
 /**
  * Gas of Root's operations (foundation issue): deploy_root, allow_image, set_attestors,
- * register_proxy, set_proxy_endpoint. One attestor (threshold 1), as a network starts by default.
+ * register_proxy, set_proxy_endpoint, renew_proxy. One attestor (threshold 1), as a network starts by default.
  * Rows sum the project's contracts' transactions only (Root, and the Proxy it deploys).
  */
 import { Blockchain, SendMessageResult } from '@ton/sandbox';
@@ -46,7 +46,8 @@ export async function measure(): Promise<GasRow[]> {
     rows.push(gasRow('set_attestors', set.transactions, [root.address]));
 
     const net: Network = { chain, owner, root, attestors: [attestor], proxyImage, workerImage: sha256('worker image'), model: sha256('model file') };
-    const bundle = makeCertificate(net, Role.Proxy, randomNodeKeys());
+    const keys = randomNodeKeys();
+    const bundle = makeCertificate(net, Role.Proxy, keys);
     const stake = defaultParams().stakes.minProxyStake;
     const proxyAddress = await root.getProxyAddress(0n);
     const reg = ok(
@@ -61,5 +62,9 @@ export async function measure(): Promise<GasRow[]> {
 
     const moved = ok('set_proxy_endpoint', await root.send(operator.getSender(), { value: toNano('0.05') }, { $$type: 'SetProxyEndpoint', queryId: 0n, seqno: 0n, endpoint: 'https://moved.example:8443' }));
     rows.push(gasRow('set_proxy_endpoint', moved.transactions, [root.address, proxyAddress]));
+
+    const fresh = makeCertificate(net, Role.Proxy, keys, { validUntil: chain.now! + 60 * 86400 });
+    const renewed = ok('renew_proxy', await root.send(operator.getSender(), { value: toNano('0.1') }, { $$type: 'RenewProxy', queryId: 0n, seqno: 0n, cert: fresh.cert, signatures: fresh.signatures }));
+    rows.push(gasRow('renew_proxy', renewed.transactions, [root.address, proxyAddress]));
     return rows;
 }
