@@ -23,7 +23,7 @@ import { AllowList } from '../../wrappers/Root';
 import { workerAccountFor } from '../../wrappers/WorkerAccount';
 import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
-import { FAST_WORKER, getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
+import { FAST_WORKER, getJson, metric, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
 
 const dir = tmpDir('cocoon-worker-join-');
 const proxyId = identityFromSeed(Buffer.alloc(32, 111));
@@ -149,6 +149,13 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         expect(again.status).toBe(409);
         expect(again.message).toMatch(/was taken already: each join must be newer/);
         expect((await refused(signedJoin(otherId, { issuedAt: nowS() - 5 }))).status).toBe(409);
+    });
+
+    it('counts joins by outcome in /metrics', async () => {
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'admitted' })).toBeGreaterThanOrEqual(2);
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'not_eligible' })).toBe(3);
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'bad_signature' })).toBe(1);
+        expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'replayed_join' })).toBe(2);
     });
 
     it('drops a worker that stops joining once its TTL has passed, and one whose Provider is no longer eligible', async () => {

@@ -12,13 +12,15 @@ export class ProxyMetrics extends HttpMetrics {
     private readonly attempts: Counter<'worker' | 'outcome'>;
     private readonly tokens: Counter<'kind'>;
     private readonly faults: Counter<'worker' | 'reason'>;
+    private readonly joins: Counter<'outcome'>;
 
     constructor(registry: WorkerRegistry, ledger: Ledger) {
-        super('cocoon_proxy_', ['/v1/chat/completions', '/v1/models', '/v1/workers', '/v1/settlement/', '/v1/settlement', '/v1/faults/', '/v1/faults', '/health', '/metrics']);
+        super('cocoon_proxy_', ['/v1/chat/completions', '/v1/models', '/v1/workers', '/v1/workers/join', '/v1/settlement/', '/v1/settlement', '/v1/faults/', '/v1/faults', '/health', '/metrics']);
         const registers = [this.registry];
         this.attempts = new Counter({ name: 'cocoon_proxy_worker_attempts_total', help: 'requests sent to a worker, by how they ended (busy = 429, failed = connection or 5xx, both retried elsewhere)', labelNames: ['worker', 'outcome'], registers });
         this.tokens = new Counter({ name: 'cocoon_proxy_charged_tokens_total', help: 'tokens charged to clients by kind (durably recorded), since start', labelNames: ['kind'], registers });
         this.faults = new Counter({ name: 'cocoon_proxy_fault_reports_total', help: 'fault reports filed against workers, since start', labelNames: ['worker', 'reason'], registers });
+        this.joins = new Counter({ name: 'cocoon_proxy_worker_joins_total', help: 'joins posted by workers (POST /v1/workers/join), by outcome: admitted, or the error code of the refusal', labelNames: ['outcome'], registers });
         new Gauge({
             name: 'cocoon_proxy_worker_healthy',
             help: '1 when the worker passed its last health check',
@@ -66,6 +68,10 @@ export class ProxyMetrics extends HttpMetrics {
         this.tokens.inc({ kind: 'cached' }, Number(t.cached));
         this.tokens.inc({ kind: 'completion' }, Number(t.completion));
         this.tokens.inc({ kind: 'reasoning' }, Number(t.reasoning));
+    }
+
+    join(outcome: string): void {
+        this.joins.inc({ outcome });
     }
 
     fault(worker: string, reason: string): void {

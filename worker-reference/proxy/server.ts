@@ -152,7 +152,15 @@ export class ProxyServer {
         if (req.method === 'POST' && url === '/v1/workers/join') {
             if (!this.admissions)
                 throw new ApiError(404, 'this proxy admits no workers that join: it routes to the workers in its config (start it with --admit-workers)', 'invalid_request_error', 'not_found');
-            sendJson(res, 200, await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024))));
+            let answer;
+            try {
+                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)));
+            } catch (e) {
+                this.metrics.join(e instanceof ApiError ? (e.code ?? 'error') : 'error');
+                throw e;
+            }
+            this.metrics.join('admitted');
+            sendJson(res, 200, answer);
             return;
         }
         if (req.method !== 'GET') throw new ApiError(404, `no route ${req.method} ${url}`, 'invalid_request_error', 'not_found');
