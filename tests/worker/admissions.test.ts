@@ -79,6 +79,13 @@ describe('proxy/admissions.ts: joined workers beside the config', () => {
         registry.destroy();
     });
 
+    it('names a joined worker provider-<seqno>-joined when the config uses provider-<seqno> for another worker', async () => {
+        const { admissions, names, registry } = setup([{ ...configured(0), name: 'provider-1' }]);
+        expect((await admissions.join(join(1))).name).toBe('provider-1-joined');
+        expect(names()).toEqual(['provider-1', 'provider-1-joined']);
+        registry.destroy();
+    });
+
     it('a reloaded config keeps joined workers; one the config now lists is dropped from the joined', async () => {
         const { admissions, names, registry } = setup([configured(0)]);
         await admissions.join(join(1));

@@ -130,8 +130,10 @@ export class WorkerAdmissions {
         return this.serial(async () => {
             replayed(); // again: another join from this key may have been taken while the chain was read
             this.newest.set(key, join.issuedAt);
+            const name = `provider-${chain.provider.seqno}`;
             const config: WorkerConfig = {
-                name: `provider-${chain.provider.seqno}`,
+                // Names identify workers (logs, metrics, reloads): a config entry keeps its own.
+                name: this.configWorkers.some((w) => w.name === name) ? `${name}-joined` : name,
                 endpoint,
                 ed25519Key: join.ed25519Key,
                 x25519Key: join.x25519Key,

@@ -97,7 +97,14 @@ export class ProxyJoins {
             models: this.o.models,
         });
         const body = { announcement: cell.toBoc().toString('base64'), signature: signCell(cell, this.o.identity.ed25519.secretKey).toString('base64') };
-        return (await requestJson(`${t.url}/v1/workers/join`, { body, timeoutMs, agent: t.proxy.agent })) as JoinAnswer;
+        try {
+            return (await requestJson(`${t.url}/v1/workers/join`, { body, timeoutMs, agent: t.proxy.agent })) as JoinAnswer;
+        } catch (e) {
+            // Found again next time: the proxy at this URL may have restarted with another key or address.
+            t.proxy.agent?.destroy();
+            t.proxy = undefined;
+            throw e;
+        }
     }
 
     /** Which trusted proxy answers at `url`: over https the one whose key its TLS certificate carries; its /v1/workers must agree. */
