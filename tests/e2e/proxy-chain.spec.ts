@@ -17,7 +17,10 @@ import { ed25519FromSeed } from '../../wrappers/payloads';
 import { deployPayments, PaymentsNet } from '../helpers/payments';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
-import { postJson, runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+import { getJson, postJson, runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+import { parseProxyConfig } from '../../worker-reference/proxy/config';
+import { tokensFromJson } from '../../worker-reference/proxy/tokens';
+import { chargeAmount } from '../../wrappers/chargeAmount';
 
 const dir = tmpDir('cocoon-proxy-chain-');
 const MODEL_HASH = Buffer.alloc(32, 0xab);
@@ -81,6 +84,22 @@ describe('cocoon-proxy --ton-v4: escrows read from the chain', () => {
         expect(r.status).toBe(200);
         expect(api.served.run).toBeGreaterThan(runs);
         expect(proxy.stderr()).toMatch(new RegExp(`listening .*escrows="?chain via ${api.url.replace(/[./:]/g, '\\$&')}`));
+    });
+
+    it("prices at the Proxy contract's prices (not the config defaults), and refuses a config that gives others", async () => {
+        expect((await ask(access.apiKey)).status).toBe(200);
+        const c = (await getJson(`${proxy.url}/v1/settlement/charge/${access.address.toString()}`)) as { tokens: Record<string, string>; cost_nanoton: string };
+        const tokens = tokensFromJson(c.tokens);
+        expect(tokens.completion).toBeGreaterThan(0n);
+        const onChain = await p.proxy.getPrices();
+        expect(BigInt(c.cost_nanoton)).toBe(chargeAmount(tokens, onChain));
+        // The config's defaults price completion tokens at half the chain's (x1 instead of x2): they would not do.
+        const defaults = parseProxyConfig({ proxyAddress: p.proxy.address.toString(), workers: [] }, dir).prices;
+        expect(chargeAmount(tokens, defaults)).not.toBe(chargeAmount(tokens, onChain));
+        expect(proxy.stderr()).toMatch(/listening .*prices="?the Proxy contract/);
+        const other = await runCli('cocoon-proxy.js', ['--config', writeConfig('prices.json', { prices: { pricePerToken: '1' } }), '--port', '0', '--ton-v4', api.url]);
+        expect(other.code).toBe(2);
+        expect(other.stderr).toMatch(/the config's prices differ from the Proxy contract's \(pricePerToken 1 ≠ \d+.*remove "prices" from the config/);
     });
 
     it('admits no worker that joins unless started with --admit-workers (404 with the reason)', async () => {

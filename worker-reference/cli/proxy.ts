@@ -9,6 +9,7 @@ import { identityFromSeedHex } from '../crypto/keys';
 import { tlsCredentials } from '../crypto/tls-link';
 import { Ed25519KeyPair } from '../../wrappers/payloads';
 import { fieldsNeedingRestart, loadProxyConfig, ProxyConfig } from '../proxy/config';
+import type { Prices } from '../proxy/tokens';
 import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import type { ContractReader } from '../../ops/escrow-reader';
@@ -102,6 +103,20 @@ function clientTls(args: ParsedArgs, enclaveKey: Ed25519KeyPair): { credentials:
     return { credentials, what: `certificate ${certFile}` };
 }
 
+/**
+ * The Proxy contract's prices. A config that gives other prices is refused: the router would
+ * admit requests the escrows' balances do not cover, or promise workers other fees.
+ */
+async function chainPrices(chain: ContractReader, config: ProxyConfig): Promise<Prices> {
+    const { Proxy } = await import('../../wrappers/Proxy');
+    const onChain = await chain.open(Proxy.fromAddress(config.proxyAddress)).getPrices();
+    const fields = ['pricePerToken', 'workerFeePerToken', 'promptMultiplier', 'cachedMultiplier', 'completionMultiplier', 'reasoningMultiplier'] as const;
+    const differ = fields.filter((f) => onChain[f] !== config.prices[f]);
+    if (config.pricesGiven && differ.length > 0)
+        throw new Error(`the config's prices differ from the Proxy contract's (${differ.map((f) => `${f} ${config.prices[f]} ≠ ${onChain[f]}`).join(', ')}): remove "prices" from the config, with --ton-v4 they are read from the chain`);
+    return onChain;
+}
+
 /** Where clients' escrows are read: the chain (--ton-v4, whose reader is `chain`) or the config. */
 async function escrowSource(tonV4: string | undefined, config: ProxyConfig): Promise<{ reader: EscrowReader; what: string; chain?: ContractReader }> {
     if (tonV4 === undefined) return { reader: InMemoryEscrowReader.fromJson(config.escrows), what: 'config (no --ton-v4)' };
@@ -132,13 +147,13 @@ runMain(async () => {
     const port = intArg(args, 'port', 8000, 0, 65535);
     const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';
     const drainSeconds = intArg(args, 'drain-seconds', 30, 0, 86400);
-    const config = loadProxyConfig(configFile);
-    const identity = identityFromSeedHex(proxySeed(config.keySeedHex, config.dataDir));
+    const loaded = loadProxyConfig(configFile);
+    const identity = identityFromSeedHex(proxySeed(loaded.keySeedHex, loaded.dataDir));
     const tls = clientTls(args, identity.ed25519);
     const t0 = performance.now();
-    const ledger = Ledger.open(config.dataDir);
+    const ledger = Ledger.open(loaded.dataDir);
     log('proxy', 'ledger recovered', {
-        dir: config.dataDir,
+        dir: loaded.dataDir,
         records: ledger.recordCount,
         requests: ledger.requestCount,
         escrows: ledger.escrows.length,
@@ -146,7 +161,9 @@ runMain(async () => {
         ms: Math.round(performance.now() - t0),
     });
     const joinTtl = intArg(args, 'join-ttl', 180, 1, 86400);
-    const escrows = await escrowSource(one(args, 'ton-v4'), config);
+    const escrows = await escrowSource(one(args, 'ton-v4'), loaded);
+    // With the chain, the Proxy contract's prices are those its escrows and worker accounts apply.
+    const config = escrows.chain ? { ...loaded, prices: await chainPrices(escrows.chain, loaded) } : loaded;
     let admit: ProxyServerOptions['admit'];
     if (args.switches.has('admit-workers')) {
         if (!escrows.chain) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
@@ -161,6 +178,7 @@ runMain(async () => {
         key: identity.ed25519.publicKey.toString('hex'),
         workers: config.workers.length,
         escrows: escrows.what,
+        prices: escrows.chain ? 'the Proxy contract' : loaded.pricesGiven ? 'config' : 'defaults (no prices in the config)',
         joins: admit ? `admitted, TTL ${joinTtl} s` : 'off',
     });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
@@ -174,7 +192,7 @@ runMain(async () => {
             log('proxy', 'SIGHUP: config not reloaded, the running one stays', { error: e instanceof Error ? e.message : String(e) });
             return;
         }
-        const restart = fieldsNeedingRestart(config, reloaded);
+        const restart = fieldsNeedingRestart(loaded, reloaded);
         if (restart.length > 0) log('proxy', 'SIGHUP: these config fields changed but apply only after a restart', { fields: restart.join(',') });
         void server.replaceConfigWorkers(reloaded.workers).then((c) =>
             log('proxy', 'SIGHUP: workers reloaded', { added: c.added.join(',') || '-', changed: c.changed.join(',') || '-', removed: c.removed.join(',') || '-', kept: c.kept.length }),

@@ -27,6 +27,8 @@ export interface ProxyConfig {
     dataDir: string;
     workers: WorkerConfig[];
     prices: Prices;
+    /** The config file gave `prices` (else the defaults, or the Proxy contract's with --ton-v4). */
+    pricesGiven: boolean;
     escrows: unknown;
     healthIntervalMs: number;
     requestTimeoutMs: number;
@@ -123,6 +125,7 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
             completionMultiplier: big(p.completionMultiplier, 10000n, 'prices.completionMultiplier'),
             reasoningMultiplier: big(p.reasoningMultiplier, 10000n, 'prices.reasoningMultiplier'),
         },
+        pricesGiven: c.prices !== undefined,
         escrows: c.escrows,
         healthIntervalMs: typeof c.healthIntervalMs === 'number' ? c.healthIntervalMs : 5000,
         requestTimeoutMs: typeof c.requestTimeoutMs === 'number' ? c.requestTimeoutMs : 300_000,
