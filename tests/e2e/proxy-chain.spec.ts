@@ -14,6 +14,7 @@ import { RecordingUI } from '../../ops/ui';
 import { ChainEscrowReader, tonV4Reader } from '../../ops/escrow-reader';
 import { formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders } from '../../worker-reference/client/api-key';
 import { ed25519FromSeed } from '../../wrappers/payloads';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { deployPayments, PaymentsNet } from '../helpers/payments';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
@@ -24,6 +25,8 @@ import { chargeAmount } from '../../wrappers/chargeAmount';
 
 const dir = tmpDir('cocoon-proxy-chain-');
 const MODEL_HASH = Buffer.alloc(32, 0xab);
+/** The seed of the key the Proxy contract was registered with. */
+const PROXY_SEED = Buffer.alloc(32, 32);
 let p: PaymentsNet;
 let api: TonV4Api;
 let worker: FakeWorker;
@@ -38,7 +41,7 @@ function writeConfig(name: string, extra: Record<string, unknown> = {}): string 
         file,
         JSON.stringify({
             proxyAddress: p.proxy.address.toString(),
-            keySeed: Buffer.alloc(32, 32).toString('hex'),
+            keySeed: PROXY_SEED.toString('hex'),
             dataDir: path.join(dir, `${name}-data`),
             workers: [{ name: 'w', endpoint: worker.url, ed25519Key: key.publicKey.toString('hex'), modelHashes: [MODEL_HASH.toString('hex')], workerAccount: p.operator.address.toString() }],
             ...extra,
@@ -50,7 +53,8 @@ function writeConfig(name: string, extra: Record<string, unknown> = {}): string 
 const ask = (apiKey: string) => postJson(`${proxy.url}/v1/chat/completions`, { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, proxyAuthHeaders(apiKey));
 
 beforeAll(async () => {
-    p = await deployPayments();
+    const id = identityFromSeed(PROXY_SEED);
+    p = await deployPayments({ proxyKeys: { ed25519: id.ed25519, x25519: id.x25519.publicKey } });
     client = new SandboxNetworkProvider(p.chain, await p.chain.treasury('client'), new RecordingUI());
     access = await openEscrow(client, { proxy: p.proxy.address, deposit: toNano('20'), stake: toNano('1') });
     api = await startTonV4Api(p.chain);
@@ -143,6 +147,9 @@ describe('cocoon-proxy --ton-v4: refused at start, with the reason', () => {
         const notDeployed = await runCli('cocoon-proxy.js', ['--config', elsewhere, '--port', '0', '--ton-v4', api.url]);
         expect(notDeployed.code).toBe(2);
         expect(notDeployed.stderr).toMatch(/the Proxy contract .* \(proxyAddress\) is not deployed on the chain/);
+        const otherKey = await runCli('cocoon-proxy.js', ['--config', writeConfig('otherkey.json', { keySeed: Buffer.alloc(32, 33).toString('hex') }), '--port', '0', '--ton-v4', api.url]);
+        expect(otherKey.code).toBe(2);
+        expect(otherKey.stderr).toMatch(/this router's enclave key [0-9a-f]{64} is not the Proxy contract's \([0-9a-f]{64}\): escrows would refuse every charge it signs/);
         const noChain = await runCli('cocoon-proxy.js', ['--config', writeConfig('nochain.json'), '--port', '0', '--admit-workers']);
         expect(noChain.code).toBe(2);
         expect(noChain.stderr).toMatch(/--admit-workers checks joining workers on chain: it needs --ton-v4/);

@@ -43,10 +43,10 @@ export function rentOf(p: PaymentsNet, a: Address): bigint {
 }
 
 /** A network with one active Proxy (stake PROXY_STAKE) registered by `operator`. */
-export async function deployPayments(opts: { params?: Params } = {}): Promise<PaymentsNet> {
+export async function deployPayments(opts: { params?: Params; proxyKeys?: NodeKeys } = {}): Promise<PaymentsNet> {
     const net = await deployNetwork({ params: opts.params });
     const operator = await net.chain.treasury('operator');
-    const proxyKeys = randomNodeKeys();
+    const proxyKeys = opts.proxyKeys ?? randomNodeKeys();
     const bundle = makeCertificate(net, Role.Proxy, proxyKeys);
     const r = await net.root.send(
         operator.getSender(),

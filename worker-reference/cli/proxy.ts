@@ -104,12 +104,18 @@ function clientTls(args: ParsedArgs, enclaveKey: Ed25519KeyPair): { credentials:
 }
 
 /**
- * The Proxy contract's prices. A config that gives other prices is refused: the router would
- * admit requests the escrows' balances do not cover, or promise workers other fees.
+ * What the Proxy contract says about this router: its key must be the one this router signs
+ * with (escrows and worker accounts take nothing else), and its prices are the router's. A
+ * config that gives other prices is refused: the router would admit requests the escrows'
+ * balances do not cover, or promise workers other fees.
  */
-async function chainPrices(chain: ContractReader, config: ProxyConfig): Promise<Prices> {
+async function checkAgainstChain(chain: ContractReader, config: ProxyConfig, key: Buffer): Promise<Prices> {
     const { Proxy } = await import('../../wrappers/Proxy');
-    const onChain = await chain.open(Proxy.fromAddress(config.proxyAddress)).getPrices();
+    const contract = chain.open(Proxy.fromAddress(config.proxyAddress));
+    const registered = (await contract.getEd25519Key()).toString(16).padStart(64, '0');
+    if (registered !== key.toString('hex'))
+        throw new Error(`this router's enclave key ${key.toString('hex')} is not the Proxy contract's (${registered}): escrows would refuse every charge it signs; start it with the key seed the Proxy was registered with`);
+    const onChain = await contract.getPrices();
     const fields = ['pricePerToken', 'workerFeePerToken', 'promptMultiplier', 'cachedMultiplier', 'completionMultiplier', 'reasoningMultiplier'] as const;
     const differ = fields.filter((f) => onChain[f] !== config.prices[f]);
     if (config.pricesGiven && differ.length > 0)
@@ -162,8 +168,8 @@ runMain(async () => {
     });
     const joinTtl = intArg(args, 'join-ttl', 180, 1, 86400);
     const escrows = await escrowSource(one(args, 'ton-v4'), loaded);
-    // With the chain, the Proxy contract's prices are those its escrows and worker accounts apply.
-    const config = escrows.chain ? { ...loaded, prices: await chainPrices(escrows.chain, loaded) } : loaded;
+    // With the chain: this router holds the Proxy's key, and prices as its escrows and worker accounts do.
+    const config = escrows.chain ? { ...loaded, prices: await checkAgainstChain(escrows.chain, loaded, identity.ed25519.publicKey) } : loaded;
     let admit: ProxyServerOptions['admit'];
     if (args.switches.has('admit-workers')) {
         if (!escrows.chain) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
