@@ -258,10 +258,15 @@ export async function expectRefused(
  * A Provider registered through the ops function as `owner` would (an H100, the network's
  * allowed model, 10 TON stake), for a worker with these enclave keys.
  */
-export async function registerWorkerProvider(net: Network, owner: SandboxContract<TreasuryContract>, keys: { ed25519: Ed25519KeyPair; x25519: Buffer }): Promise<{ address: Address; seqno: bigint }> {
+export async function registerWorkerProvider(
+    net: Network,
+    owner: SandboxContract<TreasuryContract>,
+    keys: { ed25519: Ed25519KeyPair; x25519: Buffer },
+    opts: { validUntil?: number } = {},
+): Promise<{ address: Address; seqno: bigint }> {
     return registerProvider(new SandboxNetworkProvider(net.chain, owner, new RecordingUI()), {
         root: net.root.address,
-        bundle: makeCertificate(net, Role.Worker, keys),
+        bundle: makeCertificate(net, Role.Worker, keys, { validUntil: opts.validUntil }),
         stake: toNano('10'),
         gpuModel: 'H100',
         vramGiB: 80,

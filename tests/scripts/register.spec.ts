@@ -7,7 +7,7 @@ import { certificateProblems, registerProvider, registerProxy, renewProxy } from
 import { Provider } from '../../wrappers/Provider';
 import { Proxy } from '../../wrappers/Proxy';
 import { Role } from '../../wrappers/payloads';
-import { deployNetwork, makeCertificate, randomKeyPair, randomNodeKeys, sha256 } from '../helpers/network';
+import { deployNetwork, makeCertificate, randomKeyPair, randomNodeKeys, registerWorkerProvider, sha256 } from '../helpers/network';
 
 async function setup() {
     const net = await deployNetwork();
@@ -127,16 +127,7 @@ describe('renewals (ops/register.ts renewProxy, ops/provider.ts renewProvider)',
     it("renews a provider's certificate through its Provider (owner only), refusing what Root would refuse before sending", async () => {
         const { net, provider, operator } = await setup();
         const keys = randomNodeKeys();
-        const w = await registerProvider(provider, {
-            root: net.root.address,
-            bundle: makeCertificate(net, Role.Worker, keys, { validUntil: net.chain.now! + 10 * DAY }),
-            stake: toNano('10'),
-            gpuModel: 'NVIDIA H100',
-            vramGiB: 80,
-            gpuCount: 1,
-            models: [net.model],
-            expectedUptimeBps: 9900,
-        });
+        const w = await registerWorkerProvider(net, operator, keys, { validUntil: net.chain.now! + 10 * DAY });
         const contract = net.chain.openContract(Provider.fromAddress(w.address));
         const later = net.chain.now! + 40 * DAY;
         const stranger = new SandboxNetworkProvider(net.chain, await net.chain.treasury('stranger'), new RecordingUI());
