@@ -9,7 +9,7 @@ import '@ton/test-utils';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Address, toNano } from '@ton/core';
-import { openEscrow } from '../../ops/payments';
+import { openEscrow, setProxyEndpoint } from '../../ops/payments';
 import { startUnbond } from '../../ops/provider';
 import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { RecordingUI } from '../../ops/ui';
@@ -23,7 +23,7 @@ import { AllowList } from '../../wrappers/Root';
 import { workerAccountFor } from '../../wrappers/WorkerAccount';
 import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
-import { FAST_WORKER, getJson, metric, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
+import { FAST_WORKER, getJson, metric, runCli, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
 
 const dir = tmpDir('cocoon-worker-join-');
 const proxyId = identityFromSeed(Buffer.alloc(32, 111));
@@ -31,12 +31,16 @@ const workerId = identityFromSeed(Buffer.alloc(32, 112));
 /** Registered too, but only ever joined by hand here (crafted joins). */
 const otherId = identityFromSeed(Buffer.alloc(32, 113));
 const rogueId = identityFromSeed(Buffer.alloc(32, 114));
+/** A second real worker, given only the Proxy's address (--join-proxy). */
+const JOINER_SEED = Buffer.alloc(32, 115);
+const joinerId = identityFromSeed(JOINER_SEED);
 const modelFile = path.join(dir, 'tiny.gguf');
 
 let net: Network;
 let api: TonV4Api;
 let proxy: Spawned;
 let worker: Spawned;
+let joiner: Spawned;
 let proxyAddress: Address;
 let provider: Address;
 let otherProvider: Address;
@@ -75,11 +79,14 @@ beforeAll(async () => {
     proxyAddress = await net.root.getProxyAddress(0n);
     provider = (await registerWorkerProvider(net, await net.chain.treasury('gpu owner'), { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey })).address;
     otherProvider = (await registerWorkerProvider(net, await net.chain.treasury('gpu owner 2'), { ed25519: otherId.ed25519, x25519: otherId.x25519.publicKey })).address;
+    await registerWorkerProvider(net, await net.chain.treasury('gpu owner 3'), { ed25519: joinerId.ed25519, x25519: joinerId.x25519.publicKey });
     apiKey = (await openEscrow(await sandboxAs('client'), { proxy: proxyAddress, deposit: toNano('5') })).apiKey;
     api = await startTonV4Api(net.chain);
     const config = path.join(dir, 'proxy.json');
     fs.writeFileSync(config, JSON.stringify({ proxyAddress: proxyAddress.toString(), keySeed: Buffer.alloc(32, 111).toString('hex'), dataDir: path.join(dir, 'proxy-data'), workers: [], healthIntervalMs: 500 }));
     proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--ton-v4', api.url, '--admit-workers', '--join-ttl', '3']);
+    // The operator moves the registered endpoint to where the proxy listens (workers and clients find it there).
+    await setProxyEndpoint(await sandboxAs('operator'), { proxy: proxyAddress, endpoint: proxy.url });
     worker = await spawnCli('cocoon-worker.js', [
         '--model', `tiny=${modelFile}`, '--port', '0', ...FAST_WORKER, '--key-seed', Buffer.alloc(32, 112).toString('hex'), '--data-dir', path.join(dir, 'worker-data'),
         '--trust-proxy', `${proxyAddress.toString()}=${proxyId.ed25519.publicKey.toString('hex')}`, '--join', proxy.url, '--join-every', '1',
@@ -87,6 +94,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+    await stop(joiner);
     await stop(worker);
     await stop(proxy);
     await api?.close();
@@ -106,6 +114,19 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         const a = await chatThroughProxy({ proxy: proxy.url, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: 'hi' }], maxTokens: 4 });
         expect(a.worker.name).toBe('provider-0');
         expect(a.tokens.completion).toBeGreaterThan(0);
+    });
+
+    it('a worker given only the Proxy contract (--join-proxy) finds its key and endpoint on chain, trusts it and joins', async () => {
+        joiner = await spawnCli('cocoon-worker.js', [
+            '--model', `tiny=${modelFile}`, '--port', '0', ...FAST_WORKER, '--key-seed', JOINER_SEED.toString('hex'), '--data-dir', path.join(dir, 'joiner-data'),
+            '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', proxyAddress.toString(), '--join-every', '1',
+        ]);
+        await workerHealthy(proxy.url, 'provider-2', { timeoutMs: 15_000 });
+        expect(joiner.stderr()).toMatch(new RegExp(`proxy found on chain proxy=${proxyAddress.toString()} seqno=0 endpoint=${proxy.url.replace(/[./:]/g, '\\$&')} key=${proxyId.ed25519.publicKey.toString('hex')}`));
+        expect(joiner.stderr()).toMatch(/joined as provider-2/);
+        const bad = await runCli('cocoon-worker.js', ['--model', modelFile, '--port', '0', ...FAST_WORKER, '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', provider.toString()]);
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toMatch(/--join-proxy .*: .* is not a Proxy contract/);
     });
 
     it('refuses a join signed by another key than the one it names (401)', async () => {

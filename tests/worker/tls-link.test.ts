@@ -257,7 +257,7 @@ describe('worker --trust-proxy: completions only for the proxies it trusts', () 
         expect(bad.stderr).toMatch(/notanaddress is not a TON address/);
     });
 
-    it('refuses --join without --trust-proxy, a --join that is not a base URL, an http --public-url', async () => {
+    it('refuses --join without --trust-proxy, a --join that is not a base URL, an http --public-url, --join-proxy without the chain', async () => {
         const trust = ['--trust-proxy', `${new Address(0, Buffer.alloc(32, 1)).toString()}=${'ab'.repeat(32)}`];
         const untrusted = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--join', 'https://proxy.example:8443']);
         expect(untrusted.code).toBe(2);
@@ -266,6 +266,9 @@ describe('worker --trust-proxy: completions only for the proxies it trusts', () 
         expect(path.stderr).toMatch(/--join https:\/\/proxy.example:8443\/v1: expected the proxy's base URL/);
         const plain = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', ...trust, '--join', 'https://proxy.example:8443', '--public-url', 'http://me:1']);
         expect(plain.stderr).toMatch(/--public-url http:\/\/me:1: expected https:\/\/host:port/);
+        const noChain = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--join-proxy', new Address(0, Buffer.alloc(32, 1)).toString()]);
+        expect(noChain.code).toBe(2);
+        expect(noChain.stderr).toMatch(/--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS/);
     });
 });
 

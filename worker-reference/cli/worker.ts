@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Address } from '@ton/core';
-import { intArg, one, onShutdown, parseArgs, runMain } from './args';
+import { intArg, one, onShutdown, ParsedArgs, parseArgs, runMain } from './args';
+import type { ChainProxy } from '../client/chain-check';
 import { log } from '../common/http';
 import { sha256File } from '../common/hash';
 import { identityFromSeedHex } from '../crypto/keys';
@@ -47,6 +48,12 @@ with its X25519 key and answered encrypted to the client's key.
                         worker sends it a join signed by its enclave key naming its endpoint,
                         keys and models; the proxy checks them on chain (an eligible
                         Provider with these keys, serving these models) and routes to it
+  --join-proxy ADDRESS  serve and join the Proxy contract at ADDRESS, found on chain
+                        (repeatable; needs --ton-v4 and --root): it must be an active Proxy
+                        registered at that Root; its key is trusted as --trust-proxy would
+                        and its registered endpoint joined as --join would
+  --ton-v4 URL, --root ADDRESS
+                        TON's HTTP API v4 and the network's Root, for --join-proxy
   --public-url URL      https://host:port the proxies reach this worker at (default
                         https://<--host>:<port>; required when --host is 0.0.0.0 or ::)
   --join-every N        seconds between joins (default 60; a proxy drops a worker that has
@@ -74,6 +81,44 @@ function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: stri
     const ids = ClaimedRequestIds.open(dir);
     log('worker', 'request ids recovered', { dir, ...ids.stats, ms: Math.round(performance.now() - t0) });
     return ids;
+}
+
+/**
+ * The proxies of `--join-proxy ADDRESS`, as the chain (--ton-v4, --root) has them: active,
+ * registered at that Root under their key, with the endpoint they registered.
+ */
+async function proxiesFromChain(args: ParsedArgs): Promise<ChainProxy[]> {
+    const wanted = args.values.get('join-proxy') ?? [];
+    const tonV4 = one(args, 'ton-v4');
+    const rootText = one(args, 'root');
+    if (wanted.length === 0) {
+        if (tonV4 !== undefined || rootText !== undefined) throw new Error('--ton-v4 and --root are read for --join-proxy: give it, or leave them out');
+        return [];
+    }
+    if (tonV4 === undefined || rootText === undefined) throw new Error('--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS (the network\'s Root)');
+    if (!/^https?:\/\/[^/]+/.test(tonV4)) throw new Error(`--ton-v4 must be an http(s) URL, got "${tonV4}"`);
+    const parse = (text: string, what: string) => {
+        try {
+            return Address.parse(text);
+        } catch {
+            throw new Error(`${what} ${text} is not a TON address`);
+        }
+    };
+    const root = parse(rootText, '--root');
+    const addresses = wanted.map((w) => parse(w, '--join-proxy'));
+    // Loaded only here: the contract wrappers and @ton/ton are heavy for a worker that does not read the chain.
+    const [{ ChainCheck, ChainRefusal }, { tonV4Reader }] = await Promise.all([import('../client/chain-check'), import('../../ops/escrow-reader')]);
+    const chain = new ChainCheck(tonV4Reader(tonV4), root);
+    const found: ChainProxy[] = [];
+    for (const address of addresses) {
+        try {
+            found.push(await chain.proxyAt(address));
+        } catch (e) {
+            if (e instanceof ChainRefusal) throw new Error(`--join-proxy ${address.toString()}: ${e.message}`);
+            throw new Error(`--join-proxy ${address.toString()}: the chain could not be read through ${tonV4}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+    }
+    return found;
 }
 
 /** `--trust-proxy ADDR=KEY` values → key hex → Proxy address. */
@@ -118,9 +163,16 @@ runMain(async () => {
     const proxyArg = one(args, 'proxy-address');
     const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
     const trusted = trustedProxies(args.values.get('trust-proxy') ?? []);
-    const tls: WorkerTlsOptions | undefined = args.switches.has('tls') || trusted.size > 0 ? { credentials: tlsCredentials(identity.ed25519, 'cocoon-worker'), trustedProxies: trusted } : undefined;
-    const joinUrls = args.values.get('join') ?? [];
+    const joinUrls = [...(args.values.get('join') ?? [])];
     for (const u of joinUrls) if (!/^https?:\/\/[^/]+\/?$/.test(u)) throw new Error(`--join ${u}: expected the proxy's base URL, https://host:port`);
+    for (const p of await proxiesFromChain(args)) {
+        const key = p.key.toString('hex');
+        if (trusted.has(key) && !trusted.get(key)?.equals(p.address)) throw new Error(`--join-proxy ${p.address.toString()}: its key is given for another proxy in --trust-proxy`);
+        trusted.set(key, p.address);
+        joinUrls.push(p.endpoint);
+        log('worker', 'proxy found on chain', { proxy: p.address.toString(), seqno: p.seqno.toString(), endpoint: p.endpoint, key });
+    }
+    const tls: WorkerTlsOptions | undefined = args.switches.has('tls') || trusted.size > 0 ? { credentials: tlsCredentials(identity.ed25519, 'cocoon-worker'), trustedProxies: trusted } : undefined;
     if (joinUrls.length > 0 && trusted.size === 0) throw new Error('--join needs --trust-proxy ADDR=KEY for each proxy it joins (a worker serves only the proxies it trusts)');
     const joinEvery = intArg(args, 'join-every', 60, 1, 86400);
     const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';

@@ -67,17 +67,32 @@ export class ChainCheck {
             throw new ChainRefusal(`${e} is not a JobEscrow (its get-methods do not answer as an escrow's: ${(err as Error).message})`);
         }
         if (state === EscrowState.new || state === EscrowState.opening) throw new ChainRefusal(`the escrow ${e} is not open yet (no Proxy has accepted it)`);
-        if (!(await this.reader.isContractDeployed(address))) throw new ChainRefusal(`the escrow ${e} names Proxy ${address.toString()}, which is not deployed`);
+        const found = await this.proxyAt(address);
+        if (!found.key.equals(escrowKey)) throw new ChainRefusal(`Proxy ${address.toString()} holds key ${hex(found.key)}, but the escrow ${e} accepts charges signed by ${hex(escrowKey)}`);
+        return found;
+    }
+
+    /**
+     * The Proxy contract at `address`, as the chain has it: deployed, of this Root, registered
+     * there under its key and active; its key and the endpoint it registered (a base http(s)
+     * URL). What a client or a worker needs to connect to it, from the chain alone.
+     */
+    async proxyAt(address: Address): Promise<ChainProxy> {
+        await this.requireRoot();
+        const a = address.toString();
+        if (!(await this.reader.isContractDeployed(address))) throw new ChainRefusal(`Proxy ${a} is not deployed on this chain`);
         const p = this.reader.open(Proxy.fromAddress(address));
-        if (!(await p.getRoot()).equals(this.rootAddress)) throw new ChainRefusal(`the escrow ${e} is with Proxy ${address.toString()} of another Root than ${this.rootAddress.toString()}`);
-        const key = keyBytes(await p.getEd25519Key());
-        if (!key.equals(escrowKey)) throw new ChainRefusal(`Proxy ${address.toString()} holds key ${hex(key)}, but the escrow ${e} accepts charges signed by ${hex(escrowKey)}`);
+        let root: Address, key: Buffer, seqno: bigint, endpoint: string;
+        try {
+            [root, key, seqno, endpoint] = [await p.getRoot(), keyBytes(await p.getEd25519Key()), await p.getSeqno(), await p.getEndpoint()];
+        } catch (err) {
+            throw new ChainRefusal(`${a} is not a Proxy contract (its get-methods do not answer as a Proxy's: ${(err as Error).message})`);
+        }
+        if (!root.equals(this.rootAddress)) throw new ChainRefusal(`Proxy ${a} belongs to another Root than ${this.rootAddress.toString()}`);
         const registered = await this.proxy(key);
-        if (!registered.equals(address)) throw new ChainRefusal(`the key of Proxy ${address.toString()} is registered at Root for another Proxy, ${registered.toString()}`);
-        const seqno = await p.getSeqno();
-        const endpoint = await p.getEndpoint();
+        if (!registered.equals(address)) throw new ChainRefusal(`the key of Proxy ${a} is registered at Root for another Proxy, ${registered.toString()}`);
         const bad = proxyEndpointProblem(endpoint);
-        if (bad) throw new ChainRefusal(`Proxy #${seqno} (${address.toString()}) registered an endpoint a client cannot connect to: ${bad}`);
+        if (bad) throw new ChainRefusal(`Proxy #${seqno} (${a}) registered an endpoint no one can connect to: ${bad}`);
         return { address, seqno, endpoint: endpoint.replace(/\/$/, ''), key };
     }
 
