@@ -8,6 +8,8 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { Address } from '@ton/core';
 import { Provider } from '../wrappers/Provider';
+import { Proxy } from '../wrappers/Proxy';
+import { Root } from '../wrappers/Root';
 import { WorkerAccount, workerAccountFor } from '../wrappers/WorkerAccount';
 import { AlreadySettled, submitCharge, submitPayout } from './payments';
 import { RouterClient } from './router-client';
@@ -66,8 +68,9 @@ export async function settleFromRouter(provider: NetworkProvider, router: Router
 
 /**
  * The Provider and payee of a worker account: its getters once deployed; before its first
- * payout, the Provider the router's config names for it and that Provider's owner as payee
- * (the account's address must then be theirs).
+ * payout, the Provider the router lists for it and that Provider's owner as payee (the
+ * account's address must then be theirs), or, for a worker the router no longer lists (a
+ * joined worker that left), the Provider of Root's registry whose account it is.
  */
 async function payoutParties(provider: NetworkProvider, proxy: Address, account: Address, workers: RouterWorker[]): Promise<{ providerAddress: Address; payee: Address }> {
     if (await provider.isContractDeployed(account)) {
@@ -75,7 +78,7 @@ async function payoutParties(provider: NetworkProvider, proxy: Address, account:
         return { providerAddress: await a.getProvider(), payee: await a.getPayee() };
     }
     const entry = workers.find((w) => typeof w.worker_account === 'string' && Address.parse(w.worker_account).equals(account) && typeof w.provider === 'string');
-    if (!entry) throw new Error("a first payout needs the worker's Provider: the router's config names none for this account (or run submitPayout with --provider)");
+    if (!entry) return registryParties(provider, proxy, account);
     const providerAddress = Address.parse(entry.provider as string);
     if (!(await provider.isContractDeployed(providerAddress))) throw new Error(`the Provider ${providerAddress.toString()} the router names is not deployed`);
     const owner = await provider.open(Provider.fromAddress(providerAddress)).getOwner();
@@ -83,4 +86,16 @@ async function payoutParties(provider: NetworkProvider, proxy: Address, account:
     if (!(await workerAccountFor(proxy, providerAddress, owner)).address.equals(account))
         throw new Error(`this account is not the one of (Proxy, Provider ${providerAddress.toString()}, its owner): run submitPayout with the right --provider and --payee`);
     return { providerAddress, payee: owner };
+}
+
+/**
+ * The registered Provider whose WorkerAccount with this Proxy (paying the Provider's owner) is
+ * `account`: Root's registry read once (its records carry each owner, fixed at registration),
+ * the addresses derived here.
+ */
+async function registryParties(provider: NetworkProvider, proxy: Address, account: Address): Promise<{ providerAddress: Address; payee: Address }> {
+    const root = provider.open(Root.fromAddress(await provider.open(Proxy.fromAddress(proxy)).getRoot()));
+    for (const record of (await root.getProviders()).values())
+        if ((await workerAccountFor(proxy, record.provider, record.owner)).address.equals(account)) return { providerAddress: record.provider, payee: record.owner };
+    throw new Error("a first payout needs the worker's Provider: neither the router nor Root's registry has one whose account this is (run submitPayout with --provider and --payee)");
 }

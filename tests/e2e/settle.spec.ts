@@ -2,9 +2,10 @@
  * End to end: the proxy operator's settlement pass (`scripts/settle`). A real proxy process
  * (`--ton-v4`, escrows read from the sandbox chain through a v4 API) serves two clients through
  * an honest worker registered as a Provider; one pass submits both escrows' charges and the
- * worker account's first payout (deploying it, paying the Provider's owner); a second pass
- * finds nothing new; after more work only what changed is settled. TON is conserved over
- * every pass.
+ * worker account's first payout (deploying it, paying the Provider's owner), and that of a
+ * worker the router lists without its Provider (as a joined worker that left), found in Root's
+ * registry; a second pass finds nothing new; after more work only what changed is settled.
+ * TON is conserved over every pass.
  */
 import '@ton/test-utils';
 import * as fs from 'node:fs';
@@ -27,18 +28,23 @@ import { getJson, postJson, spawnCli, Spawned, stop, tmpDir } from '../worker/he
 const PROXY_SEED = Buffer.alloc(32, 91);
 const WORKER_SEED = Buffer.alloc(32, 92);
 const OTHER_MODEL = Buffer.alloc(32, 0xcd);
+const GONE_SEED = Buffer.alloc(32, 93);
+const GONE_MODEL = Buffer.alloc(32, 0xce);
 const dir = tmpDir('cocoon-settle-');
 
 let net: Network;
 let api: TonV4Api;
 let honest: FakeWorker;
 let anon: FakeWorker;
+let gone: FakeWorker;
 let proxyProcess: Spawned;
 let operator: SandboxContract<TreasuryContract>;
 let gpuOwner: SandboxContract<TreasuryContract>;
 let proxy: SandboxContract<Proxy>;
 let account: Address;
 let anonAccount: Address;
+let goneAccount: Address;
+let goneOwner: SandboxContract<TreasuryContract>;
 const clients: EscrowAccess[] = [];
 const ui = new RecordingUI();
 
@@ -49,7 +55,7 @@ async function pass(): Promise<{ lines: string[]; delta: (a: Address) => bigint;
     ui.lines.length = 0;
     const sent: SendMessageResult[] = [];
     const asOperator = new SandboxNetworkProvider(net.chain, operator, ui, (r) => sent.push(r));
-    const b = await audited(net.chain, [operator.address, proxy.address, account, gpuOwner.address, ...clients.map((c) => c.address)], async () => {
+    const b = await audited(net.chain, [operator.address, proxy.address, account, goneAccount, gpuOwner.address, goneOwner.address, ...clients.map((c) => c.address)], async () => {
         await settleScript(asOperator, ['--router', proxyProcess.url]);
         return { transactions: sent.flatMap((r) => r.transactions), events: [] } as unknown as SendMessageResult;
     });
@@ -71,6 +77,11 @@ beforeAll(async () => {
     const reg = await registerWorkerProvider(net, gpuOwner, { ed25519: workerId.ed25519, x25519: workerId.x25519.publicKey });
     account = (await workerAccountFor(proxy.address, reg.address, gpuOwner.address)).address;
     anonAccount = new Address(0, Buffer.alloc(32, 77));
+    goneOwner = await net.chain.treasury('gpu owner 2');
+    const goneId = identityFromSeed(GONE_SEED);
+    const goneReg = await registerWorkerProvider(net, goneOwner, { ed25519: goneId.ed25519, x25519: goneId.x25519.publicKey });
+    goneAccount = (await workerAccountFor(proxy.address, goneReg.address, goneOwner.address)).address;
+    gone = await startFakeWorker({ key: goneId.ed25519, modelId: 'gone', modelHash: GONE_MODEL });
     honest = await startFakeWorker({ key: workerId.ed25519, modelId: 'tiny', modelHash: net.model });
     anon = await startFakeWorker({ key: workerId.ed25519, modelId: 'other', modelHash: OTHER_MODEL });
     api = await startTonV4Api(net.chain);
@@ -88,6 +99,8 @@ beforeAll(async () => {
             workers: [
                 { name: 'gpu-1', endpoint: honest.url, ...entry, modelHashes: [net.model.toString('hex')], workerAccount: account.toString(), provider: reg.address.toString(), providerSeqno: Number(reg.seqno) },
                 { name: 'anon', endpoint: anon.url, ...entry, modelHashes: [OTHER_MODEL.toString('hex')], workerAccount: anonAccount.toString() },
+                // A registered Provider's worker whose entry names no Provider: its account is found in Root's registry.
+                { name: 'gone', endpoint: gone.url, ed25519Key: goneId.ed25519.publicKey.toString('hex'), modelHashes: [GONE_MODEL.toString('hex')], workerAccount: goneAccount.toString() },
             ],
         }),
     );
@@ -100,7 +113,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
     await stop(proxyProcess);
-    await Promise.all([honest?.close(), anon?.close(), api?.close()]);
+    await Promise.all([honest?.close(), anon?.close(), gone?.close(), api?.close()]);
     fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -108,14 +121,20 @@ describe('settlement pass (scripts/settle): everything the router signed that th
     it("charges both escrows, then pays the worker account's first payout to the Provider's owner; TON conserved", async () => {
         for (const key of [clients[0].apiKey, clients[0].apiKey, clients[1].apiKey]) expect((await ask(key)).status).toBe(200);
         expect((await ask(clients[1].apiKey, 'other')).status).toBe(200); // served by a worker whose entry names no Provider
+        expect((await ask(clients[1].apiKey, 'gone')).status).toBe(200); // the same, but a registered Provider's worker
         const costs = await Promise.all(clients.map(async (c) => BigInt(((await getJson(`${proxyProcess.url}/v1/settlement/charge/${c.address.toString()}`)) as { cost_nanoton: string }).cost_nanoton)));
-        const fee = BigInt(((await getJson(`${proxyProcess.url}/v1/settlement/payout/${account.toString()}`)) as { fee_nanoton: string }).fee_nanoton);
+        const feeOf = async (a: Address) => BigInt(((await getJson(`${proxyProcess.url}/v1/settlement/payout/${a.toString()}`)) as { fee_nanoton: string }).fee_nanoton);
+        const fee = await feeOf(account);
+        const goneFee = await feeOf(goneAccount);
         expect(fee).toBeGreaterThan(0n);
 
         const { lines, delta } = await pass();
         const total = costs[0] + costs[1];
-        expect(lines[0]).toBe(`2 charged (${fromNano(total)} TON into the Proxy), 1 paid out (${fromNano(fee)} TON to workers), 0 up to date, 1 skipped`);
-        expect(lines.join('\n')).toMatch(new RegExp(`skipped ${anonAccount.toString()}: a first payout needs the worker's Provider`));
+        expect(lines[0]).toBe(`2 charged (${fromNano(total)} TON into the Proxy), 2 paid out (${fromNano(fee + goneFee)} TON to workers), 0 up to date, 1 skipped`);
+        expect(lines.join('\n')).toMatch(new RegExp(`skipped ${anonAccount.toString()}: a first payout needs the worker's Provider: neither the router nor Root's registry has one`));
+        const goneWorker = net.chain.openContract(WorkerAccount.fromAddress(goneAccount));
+        expect(await goneWorker.getPayee()).toEqualAddress(goneOwner.address);
+        expect(delta(goneOwner.address)).toBeGreaterThan(0n);
         expect(-delta(clients[0].address)).toBeGreaterThanOrEqual(costs[0]); // the charge, plus the escrow's share of gas
         const worker = net.chain.openContract(WorkerAccount.fromAddress(account));
         expect(await worker.getPayee()).toEqualAddress(gpuOwner.address);
@@ -125,14 +144,14 @@ describe('settlement pass (scripts/settle): everything the router signed that th
 
     it('finds nothing new on a second pass and sends nothing', async () => {
         const { lines, sent } = await pass();
-        expect(lines[0]).toBe('0 charged (0 TON into the Proxy), 0 paid out (0 TON to workers), 3 up to date, 1 skipped');
+        expect(lines[0]).toBe('0 charged (0 TON into the Proxy), 0 paid out (0 TON to workers), 4 up to date, 1 skipped');
         expect(sent).toBe(0);
     });
 
     it('after more work settles only what changed (the account now read from its own getters)', async () => {
         expect((await ask(clients[1].apiKey)).status).toBe(200);
         const { lines } = await pass();
-        expect(lines[0]).toMatch(/^1 charged \(\S+ TON into the Proxy\), 1 paid out \(\S+ TON to workers\), 1 up to date, 1 skipped$/);
+        expect(lines[0]).toMatch(/^1 charged \(\S+ TON into the Proxy\), 1 paid out \(\S+ TON to workers\), 2 up to date, 1 skipped$/);
         expect(lines.join('\n')).toContain(`charged ${clients[1].address.toString()}`);
     });
 
