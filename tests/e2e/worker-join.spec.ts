@@ -23,7 +23,7 @@ import { AllowList } from '../../wrappers/Root';
 import { workerAccountFor } from '../../wrappers/WorkerAccount';
 import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
-import { FAST_WORKER, getJson, metric, runCli, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
+import { FAST_WORKER, getJson, metric, runCli, spawnCli, Spawned, startRecordingRelay, stop, tmpDir, workerHealthy } from '../worker/helpers';
 
 const dir = tmpDir('cocoon-worker-join-');
 const proxyId = identityFromSeed(Buffer.alloc(32, 111));
@@ -63,6 +63,14 @@ async function refused(body: unknown): Promise<HttpStatusError> {
     );
     if (!(e instanceof HttpStatusError)) throw new Error(`the join was not refused with an HTTP status: ${String(e)}`);
     return e;
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    const t0 = Date.now();
+    while (!(await cond())) {
+        if (Date.now() - t0 > timeoutMs) throw new Error(what);
+        await new Promise((r) => setTimeout(r, 200));
+    }
 }
 
 const listed = async () => (await getJson(`${proxy.url}/v1/workers`)).workers as Array<{ name: string; healthy: boolean; joined: boolean; provider: string | null; worker_account: string; ed25519_public_key: string }>;
@@ -119,7 +127,7 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
     it('a worker given only the Proxy contract (--join-proxy) finds its key and endpoint on chain, trusts it and joins', async () => {
         joiner = await spawnCli('cocoon-worker.js', [
             '--model', `tiny=${modelFile}`, '--port', '0', ...FAST_WORKER, '--key-seed', JOINER_SEED.toString('hex'), '--data-dir', path.join(dir, 'joiner-data'),
-            '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', proxyAddress.toString(), '--join-every', '1',
+            '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', proxyAddress.toString(), '--join-every', '1', '--chain-check-every', '1',
         ]);
         await workerHealthy(proxy.url, 'provider-2', { timeoutMs: 15_000 });
         expect(joiner.stderr()).toMatch(new RegExp(`proxy found on chain proxy=${proxyAddress.toString()} seqno=0 endpoint=${proxy.url.replace(/[./:]/g, '\\$&')} key=${proxyId.ed25519.publicKey.toString('hex')}`));
@@ -181,19 +189,29 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
 
     it('drops a worker that stops joining once its TTL has passed, and one whose Provider is no longer eligible', async () => {
         // provider-1 joined once by hand above: gone within the 3 s TTL.
-        const t0 = Date.now();
-        while ((await listed()).some((w) => w.name === 'provider-1')) {
-            if (Date.now() - t0 > 10_000) throw new Error('provider-1 was never dropped');
-            await new Promise((r) => setTimeout(r, 200));
-        }
+        await until(async () => !(await listed()).some((w) => w.name === 'provider-1'), 10_000, 'provider-1 was never dropped');
         expect((await listed()).some((w) => w.name === 'provider-0')).toBe(true);
         // The worker's Provider starts unbonding: its next join is refused, so it drops out too.
         await startUnbond(await sandboxAs('gpu owner'), { provider });
-        const t1 = Date.now();
-        while ((await listed()).some((w) => w.name === 'provider-0')) {
-            if (Date.now() - t1 > 15_000) throw new Error('provider-0 was never dropped');
-            await new Promise((r) => setTimeout(r, 200));
-        }
+        await until(async () => !(await listed()).some((w) => w.name === 'provider-0'), 15_000, 'provider-0 was never dropped');
         expect(worker.stderr()).toMatch(/join failed: HTTP 403: not admitted: Provider #0 .* is not eligible for work/);
+    });
+
+    it('a --join-proxy worker follows its Proxy on chain: a moved endpoint is joined where it is now', async () => {
+        const relay = await startRecordingRelay(Number(new URL(proxy.url).port));
+        try {
+            await setProxyEndpoint(await sandboxAs('operator'), { proxy: proxyAddress, endpoint: `http://127.0.0.1:${relay.port}` });
+            await until(() => /proxy endpoint moved on chain/.test(joiner.stderr()) && Buffer.concat(relay.bytes).includes('POST /v1/workers/join'), 10_000, 'the worker never joined at the moved endpoint');
+            expect((await listed()).some((w) => w.name === 'provider-2')).toBe(true);
+        } finally {
+            relay.close();
+        }
+    });
+
+    it('a --join-proxy worker stops serving and joining a Proxy governance deactivates, and drops out of it', async () => {
+        const d = await net.root.send(net.owner.getSender(), { value: toNano('0.1') }, { $$type: 'DeactivateProxy', queryId: 0n, seqno: 0n });
+        expect(d.transactions).toHaveTransaction({ from: net.owner.address, to: net.root.address, success: true });
+        await until(() => /proxy no longer active on chain: not served or joined/.test(joiner.stderr()), 10_000, 'the worker never noticed the deactivation');
+        await until(async () => !(await listed()).some((w) => w.name === 'provider-2'), 10_000, 'provider-2 was never dropped');
     });
 });

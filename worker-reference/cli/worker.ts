@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Address } from '@ton/core';
 import { intArg, one, onShutdown, ParsedArgs, parseArgs, runMain } from './args';
-import type { ChainProxy } from '../client/chain-check';
+import { ChainProxies } from '../worker/chain-proxies';
 import { log } from '../common/http';
 import { sha256File } from '../common/hash';
 import { identityFromSeedHex } from '../crypto/keys';
@@ -54,6 +54,9 @@ with its X25519 key and answered encrypted to the client's key.
                         and its registered endpoint joined as --join would
   --ton-v4 URL, --root ADDRESS
                         TON's HTTP API v4 and the network's Root, for --join-proxy
+  --chain-check-every N seconds between reads of the --join-proxy contracts (default 600): a
+                        Proxy no longer active is no longer served or joined, a moved
+                        endpoint is joined where it is now
   --public-url URL      https://host:port the proxies reach this worker at (default
                         https://<--host>:<port>; required when --host is 0.0.0.0 or ::)
   --join-every N        seconds between joins (default 60; a proxy drops a worker that has
@@ -84,18 +87,18 @@ function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: stri
 }
 
 /**
- * The proxies of `--join-proxy ADDRESS`, as the chain (--ton-v4, --root) has them: active,
- * registered at that Root under their key, with the endpoint they registered.
+ * The proxies of `--join-proxy ADDRESS`, read from the chain (--ton-v4, --root): active,
+ * registered at that Root under their key, with the endpoint they registered. Null without it.
  */
-async function proxiesFromChain(args: ParsedArgs): Promise<ChainProxy[]> {
+async function proxiesFromChain(args: ParsedArgs, trusted: Map<string, Address>): Promise<ChainProxies | null> {
     const wanted = args.values.get('join-proxy') ?? [];
     const tonV4 = one(args, 'ton-v4');
     const rootText = one(args, 'root');
     if (wanted.length === 0) {
         if (tonV4 !== undefined || rootText !== undefined) throw new Error('--ton-v4 and --root are read for --join-proxy: give it, or leave them out');
-        return [];
+        return null;
     }
-    if (tonV4 === undefined || rootText === undefined) throw new Error('--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS (the network\'s Root)');
+    if (tonV4 === undefined || rootText === undefined) throw new Error("--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS (the network's Root)");
     if (!/^https?:\/\/[^/]+/.test(tonV4)) throw new Error(`--ton-v4 must be an http(s) URL, got "${tonV4}"`);
     const parse = (text: string, what: string) => {
         try {
@@ -108,17 +111,9 @@ async function proxiesFromChain(args: ParsedArgs): Promise<ChainProxy[]> {
     const addresses = wanted.map((w) => parse(w, '--join-proxy'));
     // Loaded only here: the contract wrappers and @ton/ton are heavy for a worker that does not read the chain.
     const [{ ChainCheck, ChainRefusal }, { tonV4Reader }] = await Promise.all([import('../client/chain-check'), import('../../ops/escrow-reader')]);
-    const chain = new ChainCheck(tonV4Reader(tonV4), root);
-    const found: ChainProxy[] = [];
-    for (const address of addresses) {
-        try {
-            found.push(await chain.proxyAt(address));
-        } catch (e) {
-            if (e instanceof ChainRefusal) throw new Error(`--join-proxy ${address.toString()}: ${e.message}`);
-            throw new Error(`--join-proxy ${address.toString()}: the chain could not be read through ${tonV4}: ${e instanceof Error ? e.message : String(e)}`);
-        }
-    }
-    return found;
+    const proxies = new ChainProxies({ chain: new ChainCheck(tonV4Reader(tonV4), root), addresses, trusted, isRefusal: (e) => e instanceof ChainRefusal });
+    await proxies.start();
+    return proxies;
 }
 
 /** `--trust-proxy ADDR=KEY` values → key hex → Proxy address. */
@@ -163,16 +158,13 @@ runMain(async () => {
     const proxyArg = one(args, 'proxy-address');
     const defaultProxy = proxyArg ? Address.parse(proxyArg) : new Address(0, Buffer.alloc(32));
     const trusted = trustedProxies(args.values.get('trust-proxy') ?? []);
-    const joinUrls = [...(args.values.get('join') ?? [])];
-    for (const u of joinUrls) if (!/^https?:\/\/[^/]+\/?$/.test(u)) throw new Error(`--join ${u}: expected the proxy's base URL, https://host:port`);
-    for (const p of await proxiesFromChain(args)) {
-        const key = p.key.toString('hex');
-        if (trusted.has(key) && !trusted.get(key)?.equals(p.address)) throw new Error(`--join-proxy ${p.address.toString()}: its key is given for another proxy in --trust-proxy`);
-        trusted.set(key, p.address);
-        joinUrls.push(p.endpoint);
-        log('worker', 'proxy found on chain', { proxy: p.address.toString(), seqno: p.seqno.toString(), endpoint: p.endpoint, key });
-    }
-    const tls: WorkerTlsOptions | undefined = args.switches.has('tls') || trusted.size > 0 ? { credentials: tlsCredentials(identity.ed25519, 'cocoon-worker'), trustedProxies: trusted } : undefined;
+    const staticJoins = args.values.get('join') ?? [];
+    for (const u of staticJoins) if (!/^https?:\/\/[^/]+\/?$/.test(u)) throw new Error(`--join ${u}: expected the proxy's base URL, https://host:port`);
+    const chainCheckEvery = intArg(args, 'chain-check-every', 600, 1, 86400);
+    const chainProxies = await proxiesFromChain(args, trusted);
+    const joinUrls = [...staticJoins, ...(chainProxies?.endpoints ?? [])];
+    const tls: WorkerTlsOptions | undefined =
+        args.switches.has('tls') || trusted.size > 0 ? { credentials: tlsCredentials(identity.ed25519, 'cocoon-worker'), trustedProxies: trusted, restricted: trusted.size > 0 } : undefined;
     if (joinUrls.length > 0 && trusted.size === 0) throw new Error('--join needs --trust-proxy ADDR=KEY for each proxy it joins (a worker serves only the proxies it trusts)');
     const joinEvery = intArg(args, 'join-every', 60, 1, 86400);
     const host = one(args, 'host', '127.0.0.1') ?? '127.0.0.1';
@@ -235,7 +227,17 @@ runMain(async () => {
         joins = new ProxyJoins({ proxies: joinUrls, trusted, identity, endpoint, models: engines.map((e) => e.options.hash), everyMs: joinEvery * 1000 });
         await joins.start();
     }
+    // --join-proxy: follow the chain (a deactivated Proxy is no longer served, a moved endpoint is joined where it is now).
+    const chainTimer = chainProxies
+        ? setInterval(() => {
+              void chainProxies.sync().then((changed) => {
+                  if (changed) joins?.setTargets([...staticJoins, ...chainProxies.endpoints]);
+              });
+          }, chainCheckEvery * 1000)
+        : undefined;
+    chainTimer?.unref();
     onShutdown('worker', async () => {
+        if (chainTimer) clearInterval(chainTimer);
         joins?.stop();
         log('worker', 'shutting down: no new connections, requests in flight finish', { in_flight: server.inFlight, drain_seconds: drainSeconds });
         const { cut } = await server.close(drainSeconds * 1000);

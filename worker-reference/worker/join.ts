@@ -37,7 +37,7 @@ interface Target {
 }
 
 export class ProxyJoins {
-    private readonly targets: Target[];
+    private targets: Target[];
     private timer?: NodeJS.Timeout;
     private lastIssued = 0;
 
@@ -51,6 +51,13 @@ export class ProxyJoins {
         this.timer = setInterval(() => void this.joinAll(), this.o.everyMs);
         this.timer.unref();
         return this.joinAll();
+    }
+
+    /** Joins these URLs from now on (a target kept keeps what it found; one dropped is no longer joined). */
+    setTargets(urls: string[]): void {
+        const wanted = [...new Set(urls.map((u) => u.replace(/\/+$/, '')))];
+        for (const t of this.targets) if (!wanted.includes(t.url)) t.proxy?.agent?.destroy();
+        this.targets = wanted.map((url) => this.targets.find((t) => t.url === url) ?? { url });
     }
 
     stop(): void {

@@ -58,9 +58,12 @@ export interface WorkerTlsOptions {
      * Proxies allowed to request completions: hex Ed25519 enclave key → Proxy contract address.
      * Empty: anyone may (receipts name the proxy the request claims). Otherwise a request must
      * come over a connection whose client certificate carries one of these keys, and its
-     * receipt names that key's proxy.
+     * receipt names that key's proxy. Read per request: entries may come and go (--join-proxy
+     * follows the chain).
      */
     trustedProxies: Map<string, Address>;
+    /** Serve only trusted proxies even while the map is empty (it was not empty at start). */
+    restricted?: boolean;
 }
 
 export function usageJson(u: TokenUsage) {
@@ -176,7 +179,7 @@ export class WorkerServer {
             }
         }
         const trusted = this.o.tls?.trustedProxies;
-        if (!trusted || trusted.size === 0) return named ?? this.o.defaultProxy;
+        if (!trusted || (trusted.size === 0 && !this.o.tls?.restricted)) return named ?? this.o.defaultProxy;
         const key = peerEd25519Key(req.socket as tls.TLSSocket);
         const bound = key ? trusted.get(key.toString('hex')) : undefined;
         if (!bound)
