@@ -18,7 +18,7 @@ import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { deployPayments, PaymentsNet } from '../helpers/payments';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
-import { getJson, postJson, runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+import { getJson, metric, postJson, runCli, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
 import { parseProxyConfig } from '../../worker-reference/proxy/config';
 import { tokensFromJson } from '../../worker-reference/proxy/tokens';
 import { chargeAmount } from '../../wrappers/chargeAmount';
@@ -104,6 +104,11 @@ describe('cocoon-proxy --ton-v4: escrows read from the chain', () => {
         const other = await runCli('cocoon-proxy.js', ['--config', writeConfig('prices.json', { prices: { pricePerToken: '1' } }), '--port', '0', '--ton-v4', api.url]);
         expect(other.code).toBe(2);
         expect(other.stderr).toMatch(/the config's prices differ from the Proxy contract's \(pricePerToken 1 ≠ \d+.*remove "prices" from the config/);
+    });
+
+    it("serves its Proxy contract's certificate valid-until and active state as metrics", async () => {
+        expect(await metric(proxy.url, 'cocoon_proxy_certificate_valid_until_seconds')).toBe(Number(await p.proxy.getValidUntil()));
+        expect(await metric(proxy.url, 'cocoon_proxy_contract_active')).toBe(1);
     });
 
     it('admits no worker that joins unless started with --admit-workers (404 with the reason)', async () => {

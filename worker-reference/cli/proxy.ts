@@ -14,6 +14,7 @@ import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import type { ContractReader } from '../../ops/escrow-reader';
 import { ProxyServer, ProxyServerOptions } from '../proxy/server';
+import { ContractWatch } from '../proxy/contract-watch';
 
 const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL [--admit-workers]] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
 
@@ -176,6 +177,21 @@ runMain(async () => {
         admit = { check: (await import('../proxy/admissions')).chainJoinCheck(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000 };
     }
     const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit });
+    let watch: ContractWatch | undefined;
+    if (escrows.chain) {
+        const [{ Proxy, ProxyState }, { Root }] = await Promise.all([import('../../wrappers/Proxy'), import('../../wrappers/Root')]);
+        const chain = escrows.chain;
+        const contract = chain.open(Proxy.fromAddress(config.proxyAddress));
+        const root = chain.open(Root.fromAddress(await contract.getRoot()));
+        const seqno = await contract.getSeqno();
+        watch = new ContractWatch(
+            // Active as clients judge it (Root's isProxyActive, on the chain's clock) and not closing.
+            async () => ({ validUntil: Number(await contract.getValidUntil()), active: (await root.getIsProxyActive(seqno)) && (await contract.getState()) === ProxyState.active }),
+            { everyMs: 600_000, warnSeconds: 7 * 86400 },
+        );
+        await watch.start();
+        server.metrics.watchContract(() => watch?.latest);
+    }
     const bound = await server.start(port, host);
     log('proxy', 'listening', {
         url: `${tls ? 'https' : 'http'}://${host}:${bound}`,
@@ -205,6 +221,7 @@ runMain(async () => {
         );
     });
     onShutdown('proxy', async () => {
+        watch?.stop();
         log('proxy', 'shutting down: no new connections, requests in flight finish and are accounted', { in_flight: server.inFlight, drain_seconds: drainSeconds });
         const { cut } = await server.close(drainSeconds * 1000);
         log('proxy', cut ? 'stopped: the drain deadline cut requests still in flight (not charged)' : 'stopped: every request finished');

@@ -4,6 +4,7 @@ import { HttpMetrics } from '../common/metrics';
 import type { Ledger } from './ledger';
 import type { WorkerRegistry } from './registry';
 import type { TokenCounts } from './tokens';
+import type { ContractStatus } from './contract-watch';
 
 /** How one attempt at a worker ended. */
 export type AttemptOutcome = 'answered' | 'busy' | 'failed' | 'invalid_receipt' | 'client_error';
@@ -68,6 +69,29 @@ export class ProxyMetrics extends HttpMetrics {
         this.tokens.inc({ kind: 'cached' }, Number(t.cached));
         this.tokens.inc({ kind: 'completion' }, Number(t.completion));
         this.tokens.inc({ kind: 'reasoning' }, Number(t.reasoning));
+    }
+
+    /** Gauges of the router's own Proxy contract (with --ton-v4): certificate valid-until and active. */
+    watchContract(status: () => ContractStatus | undefined): void {
+        const registers = [this.registry];
+        new Gauge({
+            name: 'cocoon_proxy_certificate_valid_until_seconds',
+            help: "the Proxy contract's certificate valid-until (unix seconds): renew before it (scripts/renewProxy)",
+            registers,
+            collect() {
+                const s = status();
+                if (s) this.set(s.validUntil);
+            },
+        });
+        new Gauge({
+            name: 'cocoon_proxy_contract_active',
+            help: '1 while the Proxy contract is active, not deactivated and its certificate current (clients that check the chain refuse it otherwise)',
+            registers,
+            collect() {
+                const s = status();
+                if (s) this.set(s.active ? 1 : 0);
+            },
+        });
     }
 
     join(outcome: string): void {
