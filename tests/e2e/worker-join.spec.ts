@@ -15,6 +15,7 @@ import { SandboxNetworkProvider } from '../../ops/sandbox-provider';
 import { RecordingUI } from '../../ops/ui';
 import { chatThroughProxy } from '../../worker-reference/client/chat';
 import { identityFromSeed, NodeIdentity } from '../../worker-reference/crypto/keys';
+import { PinnedKeyAgent } from '../../worker-reference/crypto/tls-link';
 import { sha256File } from '../../worker-reference/common/hash';
 import { generateModel } from '../../worker-reference/model/generate';
 import { HttpStatusError, requestJson } from '../../worker-reference/proxy/registry';
@@ -132,6 +133,7 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         await workerHealthy(proxy.url, 'provider-2', { timeoutMs: 15_000 });
         expect(joiner.stderr()).toMatch(new RegExp(`proxy found on chain proxy=${proxyAddress.toString()} seqno=0 endpoint=${proxy.url.replace(/[./:]/g, '\\$&')} key=${proxyId.ed25519.publicKey.toString('hex')}`));
         expect(joiner.stderr()).toMatch(/joined as provider-2/);
+        expect(await metric(joiner.url, 'cocoon_worker_proxy_joined', { proxy: proxy.url }, new PinnedKeyAgent(joinerId.ed25519.publicKey))).toBe(1);
         const bad = await runCli('cocoon-worker.js', ['--model', modelFile, '--port', '0', ...FAST_WORKER, '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', provider.toString()]);
         expect(bad.code).toBe(2);
         expect(bad.stderr).toMatch(/--join-proxy .*: .* is not a Proxy contract/);
@@ -213,5 +215,7 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         expect(d.transactions).toHaveTransaction({ from: net.owner.address, to: net.root.address, success: true });
         await until(() => /proxy no longer active on chain: not served or joined/.test(joiner.stderr()), 10_000, 'the worker never noticed the deactivation');
         await until(async () => !(await listed()).some((w) => w.name === 'provider-2'), 10_000, 'provider-2 was never dropped');
+        // It joins no proxy now: nothing left to report as joined.
+        expect(await metric(joiner.url, 'cocoon_worker_proxy_joined', {}, new PinnedKeyAgent(joinerId.ed25519.publicKey))).toBe(0);
     });
 });

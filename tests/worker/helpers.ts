@@ -1,6 +1,7 @@
 /** Spawning the real CLIs (child processes: node-llama-cpp is ESM and may abort on bad input). */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +12,7 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export { BIN, spawnCli, stop } from '../../worker-reference/launch';
 export type { Spawned } from '../../worker-reference/launch';
 import { BIN } from '../../worker-reference/launch';
+import { requestModule } from '../../worker-reference/proxy/registry';
 
 export function tmpDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -102,11 +104,18 @@ export async function chargedTokens(proxyUrl: string, escrow: Address): Promise<
  * The sum of the samples of metric `name` whose labels include `labels`, read from the
  * Prometheus text at `url` (GET /metrics); 0 when none matches.
  */
-export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-    const r = await fetch(`${url}/metrics`);
-    if (r.status !== 200) throw new Error(`GET ${url}/metrics: HTTP ${r.status}`);
+export async function metric(url: string, name: string, labels: Record<string, string> = {}, agent?: http.Agent): Promise<number> {
+    const text = await new Promise<string>((resolve, reject) => {
+        requestModule(url)
+            .get(`${url}/metrics`, { agent }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`GET ${url}/metrics: HTTP ${res.statusCode}`))));
+            })
+            .on('error', reject);
+    });
     let sum = 0;
-    for (const line of (await r.text()).split('\n')) {
+    for (const line of text.split('\n')) {
         const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
         if (!m || m[1] !== name) continue;
         const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));

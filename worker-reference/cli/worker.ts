@@ -226,6 +226,8 @@ runMain(async () => {
         const endpoint = (publicUrl ?? `https://${host.includes(':') ? `[${host}]` : host}:${bound}`).replace(/\/+$/, '');
         joins = new ProxyJoins({ proxies: joinUrls, trusted, identity, endpoint, models: engines.map((e) => e.options.hash), everyMs: joinEvery * 1000 });
         await joins.start();
+        const j = joins;
+        server.metrics.watchJoins(() => j.status());
     }
     // --join-proxy: follow the chain (a deactivated Proxy is no longer served, a moved endpoint is joined where it is now).
     const chainTimer = chainProxies

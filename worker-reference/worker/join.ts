@@ -34,6 +34,8 @@ interface Target {
     proxy?: { address: Address; agent?: http.Agent };
     /** Last outcome logged (a change is logged again). */
     last?: string;
+    /** The last join was admitted. */
+    joined: boolean;
 }
 
 export class ProxyJoins {
@@ -43,7 +45,12 @@ export class ProxyJoins {
 
     /** `o.trusted` must name every proxy joined (cli/worker.ts refuses --join without --trust-proxy). */
     constructor(private readonly o: JoinOptions) {
-        this.targets = o.proxies.map((url) => ({ url: url.replace(/\/+$/, '') }));
+        this.targets = o.proxies.map((url) => ({ url: url.replace(/\/+$/, ''), joined: false }));
+    }
+
+    /** Each proxy joined (by URL) and whether its last join was admitted. */
+    status(): Array<{ url: string; joined: boolean }> {
+        return this.targets.map((t) => ({ url: t.url, joined: t.joined }));
     }
 
     /** Joins every proxy once now, then every `everyMs`. */
@@ -57,7 +64,7 @@ export class ProxyJoins {
     setTargets(urls: string[]): void {
         const wanted = [...new Set(urls.map((u) => u.replace(/\/+$/, '')))];
         for (const t of this.targets) if (!wanted.includes(t.url)) t.proxy?.agent?.destroy();
-        this.targets = wanted.map((url) => this.targets.find((t) => t.url === url) ?? { url });
+        this.targets = wanted.map((url) => this.targets.find((t) => t.url === url) ?? { url, joined: false });
     }
 
     stop(): void {
@@ -71,10 +78,12 @@ export class ProxyJoins {
             this.targets.map((t) =>
                 this.joinOne(t).then(
                     (answer) => {
+                        t.joined = true;
                         this.report(t, `joined as ${answer.name} (Provider ${answer.provider}, fees to ${answer.worker_account})`);
                         return answer;
                     },
                     (e: Error) => {
+                        t.joined = false;
                         this.report(t, `join failed: ${e.message}`);
                         return e;
                     },

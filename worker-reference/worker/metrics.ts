@@ -56,4 +56,18 @@ export class WorkerMetrics extends HttpMetrics {
         if (f.usage.completion > 0) this.ttft.observe({ model: f.model }, f.firstTokenMs / 1000);
         this.duration.observe({ model: f.model }, f.ms / 1000);
     }
+
+    /** `cocoon_worker_proxy_joined{proxy}`: 1 while the last join to that proxy (--join, --join-proxy) was admitted. */
+    watchJoins(status: () => Array<{ url: string; joined: boolean }>): void {
+        new Gauge({
+            name: 'cocoon_worker_proxy_joined',
+            help: 'proxies this worker joins (--join, --join-proxy): 1 while the last join was admitted',
+            labelNames: ['proxy'],
+            registers: [this.registry],
+            collect() {
+                this.reset();
+                for (const s of status()) this.set({ proxy: s.url }, s.joined ? 1 : 0);
+            },
+        });
+    }
 }
