@@ -7,6 +7,7 @@
  */
 import '@ton/test-utils';
 import fc from 'fast-check';
+import { propertySeed } from '../helpers/property';
 import { Address, beginCell, Builder, Cell, StateInit, toNano } from '@ton/core';
 import { internal, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
 import { TokenCounts } from '../../wrappers/payloads';
@@ -188,7 +189,7 @@ describe('Payments: random interleavings (fast-check)', () => {
                     await checkHoldings(touched);
                 }
             }),
-            { numRuns: 300 },
+            { numRuns: 300, seed: propertySeed() },
         );
         expect(sequences).toBeGreaterThanOrEqual(300);
         // The runs exercised the money paths, not only refusals.
