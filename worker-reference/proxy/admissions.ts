@@ -49,7 +49,6 @@ export interface JoinAnswer {
 
 interface Admitted {
     config: WorkerConfig;
-    issuedAt: number;
     expiresAt: number;
 }
 
@@ -143,7 +142,7 @@ export class WorkerAdmissions {
             };
             const was = this.admitted.get(key);
             const expiresAt = this.now() + this.o.ttlMs;
-            this.admitted.set(key, { config, issuedAt: join.issuedAt, expiresAt });
+            this.admitted.set(key, { config, expiresAt });
             const change = await this.apply();
             if (!was || change.changed.length > 0)
                 log('proxy', was ? 'joined worker changed' : 'worker joined', { name: config.name, endpoint, provider: chain.provider.address.toString(), models: join.models.length });

@@ -39,13 +39,13 @@ interface Target {
 }
 
 export class ProxyJoins {
-    private targets: Target[];
+    private targets: Target[] = [];
     private timer?: NodeJS.Timeout;
     private lastIssued = 0;
 
     /** `o.trusted` must name every proxy joined (cli/worker.ts refuses --join without --trust-proxy). */
     constructor(private readonly o: JoinOptions) {
-        this.targets = o.proxies.map((url) => ({ url: url.replace(/\/+$/, ''), joined: false }));
+        this.setTargets(o.proxies);
     }
 
     /** Each proxy joined (by URL) and whether its last join was admitted. */
