@@ -23,7 +23,7 @@ import { Provider, SLASH_GAS } from '../../wrappers/Provider';
 import { Proxy } from '../../wrappers/Proxy';
 import { audited, deployNetwork, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startFakeWorker, FakeWorker } from '../worker/fake-worker';
-import { getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy } from '../worker/helpers';
+import { getJson, spawnCli, Spawned, stop, tmpDir, workerHealthy, writeProxyConfig } from '../worker/helpers';
 
 const PROXY_SEED = Buffer.alloc(32, 81);
 const WORKER_SEED = Buffer.alloc(32, 82);
@@ -62,29 +62,22 @@ describe('fault report end to end: bad receipt → proxy router → script → P
         const provider = net.chain.openContract(Provider.fromAddress(reg.address));
 
         worker = await startFakeWorker({ key: workerId.ed25519, modelId: 'tiny', modelHash: net.model, lie: 'counts' });
-        const config = path.join(dir, 'proxy.json');
-        fs.writeFileSync(
-            config,
-            JSON.stringify({
-                proxyAddress: proxy.address.toString(),
-                keySeed: PROXY_SEED.toString('hex'),
-                dataDir: path.join(dir, 'proxy-data'),
-                faultTtlSeconds,
-                healthIntervalMs: 100,
-                workers: [
-                    {
-                        name: 'gpu-1',
-                        endpoint: worker.url,
-                        ed25519Key: workerId.ed25519.publicKey.toString('hex'),
-                        modelHashes: [net.model.toString('hex')],
-                        workerAccount: gpuOwner.address.toString(),
-                        provider: reg.address.toString(),
-                        providerSeqno: Number(reg.seqno),
-                    },
-                ],
-                escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
-            }),
-        );
+        const config = writeProxyConfig(dir, proxy.address, PROXY_SEED, {
+            faultTtlSeconds,
+            healthIntervalMs: 100,
+            workers: [
+                {
+                    name: 'gpu-1',
+                    endpoint: worker.url,
+                    ed25519Key: workerId.ed25519.publicKey.toString('hex'),
+                    modelHashes: [net.model.toString('hex')],
+                    workerAccount: gpuOwner.address.toString(),
+                    provider: reg.address.toString(),
+                    providerSeqno: Number(reg.seqno),
+                },
+            ],
+            escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
+        });
         proxyProcess = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0']);
 
         // The client is refused and not charged; the router has filed the report.

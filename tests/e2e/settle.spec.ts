@@ -9,7 +9,6 @@
  */
 import '@ton/test-utils';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Address, fromNano, toNano } from '@ton/core';
 import { SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
 import { run as settleScript } from '../../scripts/settle';
@@ -23,7 +22,7 @@ import { WorkerAccount, workerAccountFor } from '../../wrappers/WorkerAccount';
 import { audited, deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
 import { FakeWorker, startFakeWorker } from '../worker/fake-worker';
-import { getJson, postJson, spawnCli, Spawned, stop, tmpDir } from '../worker/helpers';
+import { getJson, postJson, spawnCli, Spawned, stop, tmpDir, writeProxyConfig } from '../worker/helpers';
 
 const PROXY_SEED = Buffer.alloc(32, 91);
 const WORKER_SEED = Buffer.alloc(32, 92);
@@ -86,14 +85,8 @@ beforeAll(async () => {
     anon = await startFakeWorker({ key: workerId.ed25519, modelId: 'other', modelHash: OTHER_MODEL });
     api = await startTonV4Api(net.chain);
     const entry = { ed25519Key: workerId.ed25519.publicKey.toString('hex') };
-    const config = path.join(dir, 'proxy.json');
-    fs.writeFileSync(
-        config,
-        JSON.stringify({
-            proxyAddress: proxy.address.toString(),
-            keySeed: PROXY_SEED.toString('hex'),
-            dataDir: path.join(dir, 'proxy-data'),
-            prices: Object.fromEntries(Object.entries(await proxy.getPrices()).filter(([k]) => k !== '$$type').map(([k, v]) => [k, String(v)])),
+    // Prices come from the Proxy contract (--ton-v4).
+    const config = writeProxyConfig(dir, proxy.address, PROXY_SEED, {
             // The router signs valid-until = its wall clock + TTL; the sandbox's clock runs ahead.
             signatureTtlSeconds: net.chain.now! - wall + 86400,
             workers: [
@@ -102,8 +95,7 @@ beforeAll(async () => {
                 // A registered Provider's worker whose entry names no Provider: its account is found in Root's registry.
                 { name: 'gone', endpoint: gone.url, ed25519Key: goneId.ed25519.publicKey.toString('hex'), modelHashes: [GONE_MODEL.toString('hex')], workerAccount: goneAccount.toString() },
             ],
-        }),
-    );
+    });
     proxyProcess = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--ton-v4', api.url]);
     for (const name of ['client a', 'client b']) {
         const asClient = new SandboxNetworkProvider(net.chain, await net.chain.treasury(name), new RecordingUI());

@@ -24,7 +24,7 @@ import { AllowList } from '../../wrappers/Root';
 import { workerAccountFor } from '../../wrappers/WorkerAccount';
 import { deployNetwork, Network, registerProxy, registerWorkerProvider } from '../helpers/network';
 import { startTonV4Api, TonV4Api } from '../helpers/ton-v4-api';
-import { FAST_WORKER, getJson, metric, runCli, spawnCli, Spawned, startRecordingRelay, stop, tmpDir, workerHealthy } from '../worker/helpers';
+import { FAST_WORKER, getJson, metric, runCli, spawnCli, Spawned, startRecordingRelay, stop, tmpDir, workerHealthy, writeProxyConfig } from '../worker/helpers';
 
 const dir = tmpDir('cocoon-worker-join-');
 const proxyId = identityFromSeed(Buffer.alloc(32, 111));
@@ -91,8 +91,7 @@ beforeAll(async () => {
     await registerWorkerProvider(net, await net.chain.treasury('gpu owner 3'), { ed25519: joinerId.ed25519, x25519: joinerId.x25519.publicKey });
     apiKey = (await openEscrow(await sandboxAs('client'), { proxy: proxyAddress, deposit: toNano('5') })).apiKey;
     api = await startTonV4Api(net.chain);
-    const config = path.join(dir, 'proxy.json');
-    fs.writeFileSync(config, JSON.stringify({ proxyAddress: proxyAddress.toString(), keySeed: Buffer.alloc(32, 111).toString('hex'), dataDir: path.join(dir, 'proxy-data'), workers: [], healthIntervalMs: 500 }));
+    const config = writeProxyConfig(dir, proxyAddress, Buffer.alloc(32, 111), { workers: [], healthIntervalMs: 500 });
     proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--ton-v4', api.url, '--admit-workers', '--join-ttl', '3']);
     // The operator moves the registered endpoint to where the proxy listens (workers and clients find it there).
     await setProxyEndpoint(await sandboxAs('operator'), { proxy: proxyAddress, endpoint: proxy.url });
@@ -119,7 +118,7 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         expect(Address.parse(w.provider!)).toEqualAddress(provider);
         const owner = (await net.chain.treasury('gpu owner')).address;
         expect(Address.parse(w.worker_account)).toEqualAddress((await workerAccountFor(proxyAddress, provider, owner)).address);
-        expect(worker.stderr()).toMatch(/joined as provider-0/);
+        await until(() => /joined as provider-0/.test(worker.stderr()), 5_000, 'the worker never logged its join');
         const a = await chatThroughProxy({ proxy: proxy.url, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: 'hi' }], maxTokens: 4 });
         expect(a.worker.name).toBe('provider-0');
         expect(a.tokens.completion).toBeGreaterThan(0);
@@ -132,7 +131,8 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         ]);
         await workerHealthy(proxy.url, 'provider-2', { timeoutMs: 15_000 });
         expect(joiner.stderr()).toMatch(new RegExp(`proxy found on chain proxy=${proxyAddress.toString()} seqno=0 endpoint=${proxy.url.replace(/[./:]/g, '\\$&')} key=${proxyId.ed25519.publicKey.toString('hex')}`));
-        expect(joiner.stderr()).toMatch(/joined as provider-2/);
+        // The proxy lists the worker before the worker has read the answer to its join.
+        await until(() => /joined as provider-2/.test(joiner.stderr()), 5_000, 'the worker never logged its join');
         expect(await metric(joiner.url, 'cocoon_worker_proxy_joined', { proxy: proxy.url }, new PinnedKeyAgent(joinerId.ed25519.publicKey))).toBe(1);
         const bad = await runCli('cocoon-worker.js', ['--model', modelFile, '--port', '0', ...FAST_WORKER, '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', provider.toString()]);
         expect(bad.code).toBe(2);

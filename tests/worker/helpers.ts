@@ -104,6 +104,13 @@ export async function chargedTokens(proxyUrl: string, escrow: Address): Promise<
  * The sum of the samples of metric `name` whose labels include `labels`, read from the
  * Prometheus text at `url` (GET /metrics); 0 when none matches.
  */
+/** Writes `<dir>/proxy.json` for a cocoon-proxy process: its Proxy contract, its key seed, its data in `<dir>/proxy-data`, plus `rest`; returns the file. */
+export function writeProxyConfig(dir: string, proxy: Address, keySeed: Buffer, rest: Record<string, unknown>): string {
+    const file = path.join(dir, 'proxy.json');
+    fs.writeFileSync(file, JSON.stringify({ proxyAddress: proxy.toString(), keySeed: keySeed.toString('hex'), dataDir: path.join(dir, 'proxy-data'), ...rest }));
+    return file;
+}
+
 export async function metric(url: string, name: string, labels: Record<string, string> = {}, agent?: http.Agent): Promise<number> {
     const text = await new Promise<string>((resolve, reject) => {
         requestModule(url)
