@@ -92,12 +92,14 @@ beforeAll(async () => {
     apiKey = (await openEscrow(await sandboxAs('client'), { proxy: proxyAddress, deposit: toNano('5') })).apiKey;
     api = await startTonV4Api(net.chain);
     const config = writeProxyConfig(dir, proxyAddress, Buffer.alloc(32, 111), { workers: [], healthIntervalMs: 500 });
-    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--ton-v4', api.url, '--admit-workers', '--join-ttl', '3']);
+    // Every join here comes from 127.0.0.1, two workers a second and the test's own: far above the default 30 a minute.
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', config, '--port', '0', '--ton-v4', api.url, '--admit-workers', '--join-ttl', '3', '--join-rate', '10000']);
     // The operator moves the registered endpoint to where the proxy listens (workers and clients find it there).
     await setProxyEndpoint(await sandboxAs('operator'), { proxy: proxyAddress, endpoint: proxy.url });
     worker = await spawnCli('cocoon-worker.js', [
         '--model', `tiny=${modelFile}`, '--port', '0', ...FAST_WORKER, '--key-seed', Buffer.alloc(32, 112).toString('hex'), '--data-dir', path.join(dir, 'worker-data'),
         '--trust-proxy', `${proxyAddress.toString()}=${proxyId.ed25519.publicKey.toString('hex')}`, '--join', proxy.url, '--join-every', '1',
+        '--ton-v4', api.url, '--root', net.root.address.toString(), // the trusted proxy is checked on chain too
     ]);
 }, 120_000);
 
@@ -119,12 +121,13 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         const owner = (await net.chain.treasury('gpu owner')).address;
         expect(Address.parse(w.worker_account)).toEqualAddress((await workerAccountFor(proxyAddress, provider, owner)).address);
         await until(() => /joined as provider-0/.test(worker.stderr()), 5_000, 'the worker never logged its join');
+        expect(worker.stderr()).toMatch(new RegExp(`trusted proxy checked on chain proxy=${proxyAddress.toString()} seqno=0`));
         const a = await chatThroughProxy({ proxy: proxy.url, apiKey, model: 'tiny', seal: true, messages: [{ role: 'user', content: 'hi' }], maxTokens: 4 });
         expect(a.worker.name).toBe('provider-0');
         expect(a.tokens.completion).toBeGreaterThan(0);
     });
 
-    it('a worker given only the Proxy contract (--join-proxy) finds its key and endpoint on chain, trusts it and joins', async () => {
+    it('a worker given only the Proxy contract (--join-proxy) finds its key and endpoint on chain, trusts it and joins; --trust-proxy with the chain must give the key the Proxy holds', async () => {
         joiner = await spawnCli('cocoon-worker.js', [
             '--model', `tiny=${modelFile}`, '--port', '0', ...FAST_WORKER, '--key-seed', JOINER_SEED.toString('hex'), '--data-dir', path.join(dir, 'joiner-data'),
             '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', proxyAddress.toString(), '--join-every', '1', '--chain-check-every', '1',
@@ -137,6 +140,13 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         const bad = await runCli('cocoon-worker.js', ['--model', modelFile, '--port', '0', ...FAST_WORKER, '--ton-v4', api.url, '--root', net.root.address.toString(), '--join-proxy', provider.toString()]);
         expect(bad.code).toBe(2);
         expect(bad.stderr).toMatch(/--join-proxy .*: .* is not a Proxy contract/);
+        // --trust-proxy with the chain: the key given must be the one the Proxy contract holds.
+        const chain = ['--ton-v4', api.url, '--root', net.root.address.toString()];
+        const wrongKey = await runCli('cocoon-worker.js', ['--model', modelFile, '--port', '0', ...FAST_WORKER, ...chain, '--trust-proxy', `${proxyAddress.toString()}=${otherId.ed25519.publicKey.toString('hex')}`]);
+        expect(wrongKey.code).toBe(2);
+        expect(wrongKey.stderr).toMatch(new RegExp(`--trust-proxy .*: the chain says Proxy .* holds key ${proxyId.ed25519.publicKey.toString('hex')}, not ${otherId.ed25519.publicKey.toString('hex')}`));
+        const nothingToCheck = await runCli('cocoon-worker.js', ['--model', modelFile, '--port', '0', ...FAST_WORKER, ...chain]);
+        expect(nothingToCheck.stderr).toMatch(/--ton-v4 and --root are read for --join-proxy and --trust-proxy/);
     });
 
     it('refuses a join signed by another key than the one it names (401)', async () => {
@@ -187,6 +197,31 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
         expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'not_eligible' })).toBe(3);
         expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'bad_signature' })).toBe(1);
         expect(await metric(proxy.url, 'cocoon_proxy_worker_joins_total', { outcome: 'replayed_join' })).toBe(2);
+    });
+
+    it('takes --join-rate joins a minute from one address: beyond, 429 with Retry-After before any chain read', async () => {
+        const d = tmpDir('cocoon-join-rate-');
+        const limited = await spawnCli('cocoon-proxy.js', ['--config', writeProxyConfig(d, proxyAddress, Buffer.alloc(32, 111), { workers: [] }), '--port', '0', '--ton-v4', api.url, '--admit-workers', '--join-rate', '2']);
+        try {
+            expect(limited.stderr()).toMatch(/joins=admitted, TTL 180 s, 2 a minute per source, 8 chain checks at once/);
+            const post = (body: unknown) => requestJson(`${limited.url}/v1/workers/join`, { body, timeoutMs: 10_000 });
+            await post(signedJoin(otherId));
+            await expect(post(signedJoin(rogueId))).rejects.toMatchObject({ status: 403 }); // read on chain: not a Provider
+            const e = await post(signedJoin(otherId, { issuedAt: nowS() + 1 })).then(
+                () => undefined,
+                (err: unknown) => err,
+            );
+            expect(e).toBeInstanceOf(HttpStatusError);
+            // A token comes back every 30 s: less the time the two joins before took.
+            expect(e).toMatchObject({ status: 429, retryAfterS: expect.any(Number) });
+            expect((e as HttpStatusError).retryAfterS).toBeGreaterThan(20);
+            expect((e as HttpStatusError).retryAfterS).toBeLessThanOrEqual(30);
+            expect((e as Error).message).toMatch(/too many joins from .*127\.0\.0\.1: at most 2 a minute; retry in \d+ s/);
+            expect(await metric(limited.url, 'cocoon_proxy_worker_joins_total', { outcome: 'join_rate_limited' })).toBe(1);
+        } finally {
+            await stop(limited);
+            fs.rmSync(d, { recursive: true, force: true });
+        }
     });
 
     it('drops a worker that stops joining once its TTL has passed, and one whose Provider is no longer eligible', async () => {

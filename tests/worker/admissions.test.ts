@@ -8,7 +8,7 @@ import { Address } from '@ton/core';
 import { ApiError } from '../../worker-reference/common/http';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { tlsCredentials } from '../../worker-reference/crypto/tls-link';
-import { JoinCheck, JoinRefused, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
+import { JoinCheck, JoinLimits, JoinRefused, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
 import { WorkerConfig } from '../../worker-reference/proxy/config';
 import { WorkerRegistry } from '../../worker-reference/proxy/registry';
 import { buildWorkerJoin, signCell } from '../../wrappers/payloads';
@@ -38,21 +38,25 @@ function fakeChain(): { check: JoinCheck; fail?: Error } {
     return c;
 }
 
-function setup(configWorkers: WorkerConfig[] = []) {
+function setup(configWorkers: WorkerConfig[] = [], limits?: JoinLimits) {
     const registry = new WorkerRegistry(configWorkers, tlsCredentials(identityFromSeed(Buffer.alloc(32, 60)).ed25519, 'cocoon-proxy'));
     const chain = fakeChain();
-    const admissions = new WorkerAdmissions({ proxy: PROXY, registry, check: (j) => chain.check(j), ttlMs: 10_000, configWorkers, now: () => clock });
+    const admissions = new WorkerAdmissions({ proxy: PROXY, registry, check: (j) => chain.check(j), ttlMs: 10_000, configWorkers, limits, now: () => clock });
     const names = () => registry.workers.map((w) => w.config.name).sort();
     return { registry, chain, admissions, names };
 }
 
-async function status(p: Promise<unknown>): Promise<number> {
+async function refusal(p: Promise<unknown>): Promise<ApiError> {
     const e = await p.then(
         () => undefined,
         (err: unknown) => err,
     );
     if (!(e instanceof ApiError)) throw new Error(`expected an ApiError, got ${String(e)}`);
-    return e.status;
+    return e;
+}
+
+async function status(p: Promise<unknown>): Promise<number> {
+    return (await refusal(p)).status;
 }
 
 afterEach(() => {
@@ -118,6 +122,55 @@ describe('proxy/admissions.ts: joined workers beside the config', () => {
         chain.fail = undefined;
         await admissions.join(join(0, Math.floor(clock / 1000) + 2));
         expect(names()).toEqual(['provider-0']);
+        registry.destroy();
+    });
+});
+
+describe('proxy/admissions.ts: join limits (anyone can sign a join with a fresh key, and each costs chain reads)', () => {
+    it('takes --join-rate joins a minute from one source address, then 429 with Retry-After before the signature is read', async () => {
+        const { admissions, chain, registry } = setup([], { perSourcePerMinute: 2, chainChecks: 8 });
+        const checks = jest.fn(chain.check);
+        chain.check = checks;
+        const t = Math.floor(clock / 1000);
+        await admissions.join(join(0, t), '10.0.0.1');
+        await admissions.join(join(0, t + 1), '10.0.0.1');
+        const limited = await refusal(admissions.join({ announcement: 'not even a join' }, '10.0.0.1'));
+        expect(limited).toMatchObject({ status: 429, code: 'join_rate_limited', retryAfterS: 30 });
+        expect(limited.message).toMatch(/too many joins from 10\.0\.0\.1: at most 2 a minute; retry in 30 s/);
+        expect(checks).toHaveBeenCalledTimes(2);
+        await admissions.join(join(1, t), '10.0.0.2'); // another address has its own budget
+        clock += 30_000;
+        await admissions.join(join(0, t + 2), '10.0.0.1'); // refilled
+        registry.destroy();
+    });
+
+    it('with --join-rate 0 takes any number of joins from one address', async () => {
+        const { admissions, registry } = setup([], { perSourcePerMinute: 0, chainChecks: 8 });
+        const t = Math.floor(clock / 1000);
+        for (let i = 0; i < 50; i++) await admissions.join(join(0, t - 50 + i), '10.0.0.1');
+        registry.destroy();
+    });
+
+    it('checks at most --join-checks joins from new keys on chain at once (429 beyond); a worker admitted now is never held', async () => {
+        const { admissions, chain, names, registry } = setup([], { perSourcePerMinute: 0, chainChecks: 1 });
+        const t = Math.floor(clock / 1000);
+        await admissions.join(join(1, t)); // worker 1 is admitted now
+        const fast = chain.check;
+        const held: Array<() => void> = [];
+        chain.check = async (j) => {
+            await new Promise<void>((r) => held.push(r));
+            return fast(j);
+        };
+        const slow = admissions.join(join(0, t)); // a new key: its chain check is held
+        const busy = await refusal(admissions.join(join(0, t + 1)));
+        expect(busy).toMatchObject({ status: 429, code: 'joins_busy', retryAfterS: 5 });
+        const again = admissions.join(join(1, t + 1)); // admitted already: checked beside the one in flight
+        while (held.length < 2) await new Promise((r) => setImmediate(r));
+        for (const release of held) release();
+        await Promise.all([slow, again]);
+        chain.check = fast;
+        await admissions.join(join(0, t + 2)); // the slot is free again
+        expect(names()).toEqual(['provider-0', 'provider-1']);
         registry.destroy();
     });
 });

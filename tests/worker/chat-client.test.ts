@@ -148,6 +148,8 @@ describe('cocoon-chat', () => {
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--root', 'EQ'])).toThrow(/--ton-v4 and --root go together/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--ton-v4', 'http://x', '--root', 'nowhere', '--prompt', 'hi'])).toThrow(/--root is not a TON address/);
         expect(parse(['--proxy', url, '--api-key', API_KEY], ' \n')).toThrow(/the prompt is empty/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--max_tokens', '5', '--prompt', 'hi'])).toThrow(/unknown option --max_tokens \(see --help\)/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--seal=yes', '--prompt', 'hi'])).toThrow(/--seal takes no value/);
         const ok = chatOptionsFromArgs(['--proxy', url, '--system', 'Be brief.', '--seal', '--receipt', '--stop', 'x', '--stop', 'y'], { COCOON_API_KEY: API_KEY }, () => 'from stdin');
         expect(ok.printReceipt).toBe(true);
         expect(ok.options).toMatchObject({ apiKey: API_KEY, seal: true, maxTokens: 256, stop: ['x', 'y'], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'from stdin' }] });

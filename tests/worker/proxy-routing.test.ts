@@ -112,6 +112,7 @@ describe('proxy router: picking a worker', () => {
             const charged = await chargedTokens(proxy.url, CLIENT);
             const r = await chat('alpha');
             expect(r.status).toBe(429);
+            expect(r.headers.get('retry-after')).toBe('1');
             const err = ((await r.json()) as { error: { code: string; message: string } }).error;
             expect(err.code).toBe('workers_busy');
             expect(err.message).toMatch(/every worker serving `alpha` that was tried \(2\) is at capacity; retry shortly/);

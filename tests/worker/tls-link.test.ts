@@ -269,6 +269,9 @@ describe('worker --trust-proxy: completions only for the proxies it trusts', () 
         const noChain = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', '--join-proxy', new Address(0, Buffer.alloc(32, 1)).toString()]);
         expect(noChain.code).toBe(2);
         expect(noChain.stderr).toMatch(/--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS/);
+        const typo = await runCli('cocoon-worker.js', [...FAST_WORKER, '--model', model, '--port', '0', ...trust, '--join-evry', '5']);
+        expect(typo.code).toBe(2);
+        expect(typo.stderr).toMatch(/unknown option --join-evry \(see --help\)/);
     });
 });
 
@@ -367,6 +370,7 @@ describe('proxy --tls: clients reach the proxy over HTTPS and pin its enclave ke
             [['--tls-cert', cert], /--tls-cert and --tls-key go together/],
             [['--tls-cert', path.join(dir, 'missing.pem'), '--tls-key', cert], /--tls-cert .*missing\.pem cannot be read/],
             [['--tls-cert', cert, '--tls-key', cert], /--tls-cert\/--tls-key: not a PEM certificate and its key/],
+            [['--tls-certs', cert], /unknown option --tls-certs \(see --help\)/],
         ];
         for (const [flags, reason] of cases) {
             const r = await runCli('cocoon-proxy.js', ['--config', config('proxy-bad', []), '--port', '0', ...flags]);

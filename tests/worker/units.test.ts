@@ -19,6 +19,8 @@ import { tmpDir } from './helpers';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { SseBatch } from '../../worker-reference/common/http';
+import { RateBuckets } from '../../worker-reference/common/rate-buckets';
+import { optionsInHelp, parseArgs } from '../../worker-reference/cli/args';
 
 const dir = tmpDir('cocoon-units-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -372,5 +374,68 @@ describe('server-sent events in batches (SseBatch)', () => {
         expect(body).toContain('data: {"done":true}\n\ndata: [DONE]\n\n');
         expect(body).not.toContain('late');
         expect(res.writableEnded).toBe(true);
+    });
+});
+
+describe('command-line options (cli/args.ts)', () => {
+    const HELP = `Usage: tool --in FILE [options]
+
+  --in FILE      the input
+  --a N, --b M   two options on one line
+  --long-synopsis-option N
+                 its description on the next line, naming --not-an-option
+  --quiet        a switch
+  --help         this text
+`;
+
+    it('knows exactly the options --help documents (not those named in descriptions)', () => {
+        expect([...optionsInHelp(HELP)].sort()).toEqual(['a', 'b', 'help', 'in', 'long-synopsis-option', 'quiet']);
+    });
+
+    it('parses values (repeatable, --x=v) and switches', () => {
+        const args = parseArgs(['--in', 'f', '--a=1', '--a', '2', '--quiet'], ['quiet', 'help'], HELP);
+        expect(args.values.get('in')).toEqual(['f']);
+        expect(args.values.get('a')).toEqual(['1', '2']);
+        expect(args.switches.has('quiet')).toBe(true);
+    });
+
+    it('refuses an option --help does not document, a switch given a value, a value option without one', () => {
+        expect(() => parseArgs(['--inn', 'f'], ['quiet'], HELP)).toThrow('unknown option --inn (see --help)');
+        expect(() => parseArgs(['--not-an-option', '1'], ['quiet'], HELP)).toThrow('unknown option --not-an-option');
+        expect(() => parseArgs(['--quiet=yes'], ['quiet'], HELP)).toThrow('--quiet takes no value');
+        expect(() => parseArgs(['--in'], ['quiet'], HELP)).toThrow('--in needs a value');
+        expect(() => parseArgs(['in'], ['quiet'], HELP)).toThrow('unexpected argument "in"');
+        expect(() => parseArgs([], ['verbose'], HELP)).toThrow('internal: switch --verbose is not in --help');
+    });
+});
+
+describe('rate buckets (common/rate-buckets.ts)', () => {
+    it('takes a burst of perMinute, then one each 60/perMinute seconds, and says how long to wait', () => {
+        let now = 0;
+        const b = new RateBuckets(6, () => now); // one every 10 s
+        for (let i = 0; i < 6; i++) expect(b.take('x')).toBe(0);
+        expect(b.take('x')).toBe(10);
+        expect(b.take('y')).toBe(0); // buckets are per key
+        now += 4_000;
+        expect(b.take('x')).toBe(6);
+        now += 6_000;
+        expect(b.take('x')).toBe(0);
+        expect(b.take('x')).toBe(10);
+    });
+
+    it('forgets buckets once they are full again', () => {
+        let now = 0;
+        const b = new RateBuckets(60, () => now);
+        b.take('x');
+        b.take('y');
+        now += 500;
+        b.take('y');
+        now += 600; // x full again (1 s refills one), y still one short
+        b.prune();
+        expect(b.size).toBe(1);
+        now += 1_000;
+        b.prune();
+        expect(b.size).toBe(0);
+        expect(() => new RateBuckets(0)).toThrow('a rate must be above 0 a minute');
     });
 });

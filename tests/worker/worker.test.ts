@@ -204,6 +204,7 @@ describe('worker: OpenAI-compatible API', () => {
         await waitFor((l) => l.queued === 1, 'the third request to queue');
         const fourth = await post(c[3].signal);
         expect(fourth.status).toBe(429); // the queue is full
+        expect(fourth.headers.get('retry-after')).toBe('1'); // the openai client waits this long and retries
         const refusal = ((await fourth.json()) as { error: { code: string; message: string } }).error;
         expect(refusal).toMatchObject({ code: 'worker_busy', message: expect.stringMatching(/capacity/) });
         // Each client drops its stream after the first chunk; the queued one then runs and is dropped too.

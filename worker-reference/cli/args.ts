@@ -4,7 +4,27 @@ export interface ParsedArgs {
     switches: Set<string>;
 }
 
-export function parseArgs(argv: string[], switchNames: string[]): ParsedArgs {
+/**
+ * The options a --help text documents: on each line that starts with two spaces and `--`, the
+ * `--names` before the description (which is two or more spaces away, or on the next line).
+ */
+export function optionsInHelp(help: string): Set<string> {
+    const names = new Set<string>();
+    for (const line of help.split('\n')) {
+        if (!/^ {2}--/.test(line)) continue;
+        const synopsis = line.trim().split(/\s{2,}/)[0];
+        for (const m of synopsis.matchAll(/--([a-z0-9][a-z0-9-]*)/g)) names.add(m[1]);
+    }
+    return names;
+}
+
+/**
+ * Parses `argv` against the options `help` documents (an option missing from --help is
+ * refused as unknown, so a typo never passes silently); `switchNames` take no value.
+ */
+export function parseArgs(argv: string[], switchNames: string[], help: string): ParsedArgs {
+    const known = optionsInHelp(help);
+    for (const s of switchNames) if (!known.has(s)) throw new Error(`internal: switch --${s} is not in --help`);
     const values = new Map<string, string[]>();
     const switches = new Set<string>();
     for (let i = 0; i < argv.length; i++) {
@@ -12,7 +32,9 @@ export function parseArgs(argv: string[], switchNames: string[]): ParsedArgs {
         if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
         const eq = a.indexOf('=');
         const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+        if (!known.has(name)) throw new Error(`unknown option --${name} (see --help)`);
         if (switchNames.includes(name)) {
+            if (eq > 0) throw new Error(`--${name} takes no value`);
             switches.add(name);
             continue;
         }

@@ -5,6 +5,46 @@ import type { ChatOptions } from '../client/chat';
 import { ChatMessage } from '../worker/chat-request';
 import { intArg, one, parseArgs } from './args';
 
+/** cocoon-chat --help; it also names the options parseArgs takes. */
+export const CHAT_HELP = `Usage: cocoon-chat (--proxy URL | --ton-v4 URL --root ADDRESS) [--prompt TEXT] [options]
+
+Sends one chat completion through a Cocoon proxy and prints the answer to stdout as it
+streams. With --ton-v4 and --root and no --proxy, the proxy is the one your escrow (the
+address in the API key) is with, found on chain: its registered endpoint, the connection
+pinned to its registered key when the endpoint is https. The prompt is --prompt, or standard input when it is absent. At the end a line on
+stderr says what was charged and who answered: the work receipt was checked (signed by a
+worker the proxy lists, for the model asked, hashing exactly the answer received and
+counting exactly the tokens reported), or the command fails.
+
+  --proxy URL          the proxy's base URL (http:// or https://); without it, found on
+                       chain (needs --ton-v4 and --root)
+  --proxy-key HEX      the proxy's Ed25519 enclave key: its TLS certificate must carry it
+                       (a proxy started with --tls); nothing is sent to any other
+  --api-key KEY        <escrow address>:<secret hex>, or COCOON_API_KEY in the environment
+                       (keeps it out of the shell history)
+  --model ID           a model id or sha256:<model hash> (default: the one model the proxy
+                       serves)
+  --seal               seal the prompt to one worker's X25519 key: neither the proxy nor
+                       anyone on the way reads the prompt or the answer
+  --ton-v4 URL --root ADDRESS
+                       check on chain (TON's HTTP API v4, the network's Root): the worker a
+                       sealed prompt goes to and the worker that signed the receipt are
+                       eligible Providers registered at Root with those keys, serving the
+                       model; the proxy (found from the escrow, or --proxy-key) is an
+                       active Proxy registered there
+  --system TEXT        a system message before the prompt
+  --prompt TEXT        the user message (default: standard input)
+  --max-tokens N       most tokens to generate (default 256)
+  --temperature T      sampling temperature, 0 to 2 (default: the worker's)
+  --stop TEXT          a stop string (repeatable)
+  --receipt            print the work receipt (JSON) to stderr at the end
+  --help               this text
+
+Exit status: 0 answered and checked; 1 the proxy refused or the answer failed its check;
+2 bad arguments.
+`;
+
+
 /**
  * The request the arguments describe, checked before anything is sent. `env` supplies
  * COCOON_API_KEY; `stdin` the prompt when --prompt is absent.
@@ -14,7 +54,7 @@ export function chatOptionsFromArgs(
     env: NodeJS.ProcessEnv,
     stdin: () => string,
 ): { options: Omit<ChatOptions, 'chain' | 'proxy'> & { proxy?: string }; printReceipt: boolean; chain?: { tonV4: string; root: Address } } {
-    const args = parseArgs(argv, ['help', 'seal', 'receipt']);
+    const args = parseArgs(argv, ['help', 'seal', 'receipt'], CHAT_HELP);
     const proxy = one(args, 'proxy');
     const onChain = one(args, 'ton-v4') !== undefined && one(args, 'root') !== undefined;
     if (proxy === undefined && !onChain)

@@ -23,7 +23,7 @@ runMain(() => {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help']);
+    const args = parseArgs(argv, ['help'], HELP);
     const out = one(args, 'out');
     if (!out) throw new Error('--out FILE is required (see --help)');
     const size = (one(args, 'size', 'tiny') ?? 'tiny') as ModelSize;

@@ -46,12 +46,19 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
                   https://testnet-v4.tonhubapi.com, https://mainnet-v4.tonhubapi.com, or
                   your own node's v4 server); the Proxy contract (proxyAddress) must be
                   deployed there. Without it escrows come from the config's "escrows".
-  --admit-workers workers may join at POST /v1/workers/join (cocoon-worker --join): a join
+  --admit-workers
+                  workers may join at POST /v1/workers/join (cocoon-worker --join): a join
                   signed by the worker's enclave key is admitted when the chain (--ton-v4)
                   says the key is an eligible Provider's at this Proxy's Root, with that
                   X25519 key, serving every model named; its fees go to the Provider's
                   owner. The config's workers stay as they are.
   --join-ttl N    seconds a joined worker stays listed after its last join (default 180)
+  --join-rate N   joins taken a minute from one source address (default 30, 0: no limit);
+                  more get 429 with Retry-After before their signature is checked. Behind
+                  a reverse proxy every join comes from its address: raise it, or limit there
+  --join-checks N
+                  chain checks at once for joins from keys not admitted now (default 8);
+                  more get 429 (a worker admitted now is never held by others' joins)
   --drain-seconds N
                   on SIGTERM/SIGINT: take no new connection and give requests in flight up
                   to N seconds to finish and be accounted (default 30; a second signal
@@ -148,7 +155,7 @@ runMain(async () => {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help', 'tls', 'admit-workers']);
+    const args = parseArgs(argv, ['help', 'tls', 'admit-workers'], HELP);
     const configFile = one(args, 'config');
     if (!configFile) throw new Error('--config FILE is required (see --help)');
     const port = intArg(args, 'port', 8000, 0, 65535);
@@ -174,7 +181,9 @@ runMain(async () => {
     let admit: ProxyServerOptions['admit'];
     if (args.switches.has('admit-workers')) {
         if (!escrows.chain) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
-        admit = { check: (await import('../proxy/admissions')).chainJoinCheck(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000 };
+        const { chainJoinCheck, DEFAULT_JOIN_LIMITS } = await import('../proxy/admissions');
+        const limits = { perSourcePerMinute: intArg(args, 'join-rate', DEFAULT_JOIN_LIMITS.perSourcePerMinute, 0, 1_000_000), chainChecks: intArg(args, 'join-checks', DEFAULT_JOIN_LIMITS.chainChecks, 1, 10_000) };
+        admit = { check: chainJoinCheck(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000, limits };
     }
     const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit });
     let watch: ContractWatch | undefined;
@@ -201,7 +210,7 @@ runMain(async () => {
         workers: config.workers.length,
         escrows: escrows.what,
         prices: escrows.chain ? 'the Proxy contract' : loaded.pricesGiven ? 'config' : 'defaults (no prices in the config)',
-        joins: admit ? `admitted, TTL ${joinTtl} s` : 'off',
+        joins: admit ? `admitted, TTL ${joinTtl} s, ${admit.limits?.perSourcePerMinute || 'unlimited'} a minute per source, ${admit.limits?.chainChecks} chain checks at once` : 'off',
     });
     process.stdout.write(JSON.stringify({ event: 'listening', port: bound, tls: tls !== undefined, ed25519: identity.ed25519.publicKey.toString('hex') }) + '\n');
     // SIGHUP: read the config again and take its workers list (added, changed, removed); other

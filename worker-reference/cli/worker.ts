@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Address } from '@ton/core';
 import { intArg, one, onShutdown, ParsedArgs, parseArgs, runMain } from './args';
-import { ChainProxies } from '../worker/chain-proxies';
+import { ChainProxies, FollowedProxy } from '../worker/chain-proxies';
 import { log } from '../common/http';
 import { sha256File } from '../common/hash';
 import { identityFromSeedHex } from '../crypto/keys';
@@ -53,10 +53,13 @@ with its X25519 key and answered encrypted to the client's key.
                         registered at that Root; its key is trusted as --trust-proxy would
                         and its registered endpoint joined as --join would
   --ton-v4 URL, --root ADDRESS
-                        TON's HTTP API v4 and the network's Root, for --join-proxy
-  --chain-check-every N seconds between reads of the --join-proxy contracts (default 600): a
-                        Proxy no longer active is no longer served or joined, a moved
-                        endpoint is joined where it is now
+                        TON's HTTP API v4 and the network's Root: needed for --join-proxy;
+                        with them each --trust-proxy is checked on chain too (an active
+                        Proxy registered at that Root, holding KEY) and followed
+  --chain-check-every N
+                        seconds between reads of the --join-proxy and --trust-proxy
+                        contracts (default 600): a Proxy no longer active is no longer
+                        served or joined, a moved endpoint is joined where it is now
   --public-url URL      https://host:port the proxies reach this worker at (default
                         https://<--host>:<port>; required when --host is 0.0.0.0 or ::)
   --join-every N        seconds between joins (default 60; a proxy drops a worker that has
@@ -87,18 +90,20 @@ function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: stri
 }
 
 /**
- * The proxies of `--join-proxy ADDRESS`, read from the chain (--ton-v4, --root): active,
- * registered at that Root under their key, with the endpoint they registered. Null without it.
+ * The proxies followed on chain (--ton-v4, --root): those of `--join-proxy ADDRESS` (active,
+ * registered at that Root under their key, with the endpoint they registered) and those of
+ * `--trust-proxy ADDR=KEY` (the same, holding KEY). Null without --ton-v4 and --root.
  */
 async function proxiesFromChain(args: ParsedArgs, trusted: Map<string, Address>): Promise<ChainProxies | null> {
     const wanted = args.values.get('join-proxy') ?? [];
     const tonV4 = one(args, 'ton-v4');
     const rootText = one(args, 'root');
-    if (wanted.length === 0) {
-        if (tonV4 !== undefined || rootText !== undefined) throw new Error('--ton-v4 and --root are read for --join-proxy: give it, or leave them out');
+    if (tonV4 === undefined && rootText === undefined) {
+        if (wanted.length > 0) throw new Error("--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS (the network's Root)");
         return null;
     }
-    if (tonV4 === undefined || rootText === undefined) throw new Error("--join-proxy finds the proxy on chain: give --ton-v4 URL and --root ADDRESS (the network's Root)");
+    if (tonV4 === undefined || rootText === undefined) throw new Error('--ton-v4 and --root go together');
+    if (wanted.length === 0 && trusted.size === 0) throw new Error('--ton-v4 and --root are read for --join-proxy and --trust-proxy: give one, or leave them out');
     if (!/^https?:\/\/[^/]+/.test(tonV4)) throw new Error(`--ton-v4 must be an http(s) URL, got "${tonV4}"`);
     const parse = (text: string, what: string) => {
         try {
@@ -108,10 +113,17 @@ async function proxiesFromChain(args: ParsedArgs, trusted: Map<string, Address>)
         }
     };
     const root = parse(rootText, '--root');
-    const addresses = wanted.map((w) => parse(w, '--join-proxy'));
+    // One entry per Proxy: a --trust-proxy entry also given to --join-proxy is joined, and its key checked.
+    const followed: FollowedProxy[] = [...trusted].map(([key, address]) => ({ address, key, join: false }));
+    for (const w of wanted) {
+        const address = parse(w, '--join-proxy');
+        const known = followed.find((f) => f.address.equals(address));
+        if (known) known.join = true;
+        else followed.push({ address, join: true });
+    }
     // Loaded only here: the contract wrappers and @ton/ton are heavy for a worker that does not read the chain.
     const [{ ChainCheck, ChainRefusal }, { tonV4Reader }] = await Promise.all([import('../client/chain-check'), import('../../ops/escrow-reader')]);
-    const proxies = new ChainProxies({ chain: new ChainCheck(tonV4Reader(tonV4), root), addresses, trusted, isRefusal: (e) => e instanceof ChainRefusal });
+    const proxies = new ChainProxies({ chain: new ChainCheck(tonV4Reader(tonV4), root), proxies: followed, trusted, isRefusal: (e) => e instanceof ChainRefusal });
     await proxies.start();
     return proxies;
 }
@@ -141,7 +153,7 @@ runMain(async () => {
         process.stdout.write(HELP);
         return;
     }
-    const args = parseArgs(argv, ['help', 'no-probe', 'tls']);
+    const args = parseArgs(argv, ['help', 'no-probe', 'tls'], HELP);
     const modelArgs = args.values.get('model') ?? [];
     if (modelArgs.length === 0) throw new Error('--model FILE is required (see --help)');
     const port = intArg(args, 'port', 8080, 0, 65535);
@@ -229,7 +241,7 @@ runMain(async () => {
         const j = joins;
         server.metrics.watchJoins(() => j.status());
     }
-    // --join-proxy: follow the chain (a deactivated Proxy is no longer served, a moved endpoint is joined where it is now).
+    // Follow the chain (a deactivated Proxy is no longer served, a moved endpoint is joined where it is now).
     const chainTimer = chainProxies
         ? setInterval(() => {
               void chainProxies.sync().then((changed) => {

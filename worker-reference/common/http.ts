@@ -10,6 +10,8 @@ export class ApiError extends Error {
         readonly type: string = 'invalid_request_error',
         readonly code: string | null = null,
         readonly param: string | null = null,
+        /** Seconds the client should wait before trying again (sent as Retry-After, which the openai client honours). */
+        readonly retryAfterS?: number,
     ) {
         super(message);
     }
@@ -35,7 +37,7 @@ export function sendError(res: http.ServerResponse, e: unknown): void {
         res.destroy();
         return;
     }
-    sendJson(res, err.status, errorBody(err));
+    sendJson(res, err.status, errorBody(err), err.retryAfterS === undefined ? {} : { 'retry-after': String(err.retryAfterS) });
 }
 
 /** Reads a request body up to `limit` bytes; larger bodies get 413. */

@@ -11,12 +11,19 @@
  * join again well within it (cocoon-worker --join does every --join-every seconds); one that
  * stops is dropped (its requests in flight finish). A worker the config lists is not admitted
  * again: the config wins.
+ *
+ * Joins cost the proxy chain reads, and anyone can sign a join with a fresh key, so joins are
+ * limited (JoinLimits): per source address (before the signature is even checked), and the
+ * chain checks running at once for keys not admitted now. A worker admitted now is held by no
+ * one else's flood at the second limit: its next join is how it stays listed. Both answer 429
+ * with Retry-After.
  */
 import { Address, Cell } from '@ton/core';
 import type { ContractReader } from '../../ops/escrow-reader';
 import type { ChainCheck } from '../client/chain-check';
 import { parseWorkerJoin, verifyCellSignature, WorkerJoin } from '../../wrappers/payloads';
 import { ApiError, log } from '../common/http';
+import { RateBuckets } from '../common/rate-buckets';
 import { ProviderRef, WorkerConfig } from './config';
 import { WorkerListChange, WorkerRegistry } from './registry';
 
@@ -37,6 +44,19 @@ export interface JoiningProvider {
 export type JoinCheck = (join: WorkerJoin) => Promise<JoiningProvider>;
 
 export class JoinRefused extends Error {}
+
+/** How many joins the proxy takes (cocoon-proxy --join-rate, --join-checks). */
+export interface JoinLimits {
+    /** Joins a minute from one source address (a burst of as many, refilled evenly); 0: no limit. */
+    perSourcePerMinute: number;
+    /** Chain checks at once for keys not admitted now; more get 429. */
+    chainChecks: number;
+}
+
+export const DEFAULT_JOIN_LIMITS: JoinLimits = { perSourcePerMinute: 30, chainChecks: 8 };
+
+/** Seconds a join refused for a busy chain check is told to wait. */
+const BUSY_RETRY_S = 5;
 
 export interface JoinAnswer {
     name: string;
@@ -62,6 +82,10 @@ export class WorkerAdmissions {
     private queue: Promise<unknown> = Promise.resolve();
     private timer?: NodeJS.Timeout;
     private readonly now: () => number;
+    private readonly limits: JoinLimits;
+    private readonly perSource?: RateBuckets;
+    /** Chain checks running for keys not admitted now. */
+    private newcomerChecks = 0;
 
     constructor(
         private readonly o: {
@@ -70,11 +94,14 @@ export class WorkerAdmissions {
             check: JoinCheck;
             ttlMs: number;
             configWorkers: WorkerConfig[];
+            limits?: JoinLimits;
             now?: () => number;
         },
     ) {
         this.configWorkers = o.configWorkers;
         this.now = o.now ?? Date.now;
+        this.limits = o.limits ?? DEFAULT_JOIN_LIMITS;
+        if (this.limits.perSourcePerMinute > 0) this.perSource = new RateBuckets(this.limits.perSourcePerMinute, this.now);
     }
 
     /** Workers admitted now (name, key, expiry), for logs and tests. */
@@ -102,8 +129,11 @@ export class WorkerAdmissions {
         });
     }
 
-    /** Handles POST /v1/workers/join: `{announcement, signature}` (base64 BOC, base64). */
-    async join(body: Record<string, unknown>): Promise<JoinAnswer> {
+    /** Handles POST /v1/workers/join: `{announcement, signature}` (base64 BOC, base64), sent from address `source`. */
+    async join(body: Record<string, unknown>, source = 'unknown'): Promise<JoinAnswer> {
+        const wait = this.perSource?.take(source) ?? 0;
+        if (wait > 0)
+            throw new ApiError(429, `too many joins from ${source}: at most ${this.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'join_rate_limited', null, wait);
         const { join } = readJoin(body);
         const nowS = Math.floor(this.now() / 1000);
         const key = join.ed25519Key.toString('hex');
@@ -119,12 +149,18 @@ export class WorkerAdmissions {
         };
         replayed();
         // The chain is read outside the queue: a slow API or a flood of joins from unknown keys holds up no one else's join.
+        const newcomer = !this.admitted.has(key);
+        if (newcomer && this.newcomerChecks >= this.limits.chainChecks)
+            throw new ApiError(429, `the proxy is checking ${this.newcomerChecks} other joins on chain; retry in ${BUSY_RETRY_S} s`, 'rate_limit_exceeded', 'joins_busy', null, BUSY_RETRY_S);
+        if (newcomer) this.newcomerChecks++;
         let chain: JoiningProvider;
         try {
             chain = await this.o.check(join);
         } catch (e) {
             if (e instanceof JoinRefused) throw new ApiError(403, `not admitted: ${e.message}`, 'permission_error', 'not_eligible');
-            throw new ApiError(503, `the chain could not be read to check this worker: ${e instanceof Error ? e.message : String(e)}`, 'server_error', 'chain_unavailable');
+            throw new ApiError(503, `the chain could not be read to check this worker: ${e instanceof Error ? e.message : String(e)}`, 'server_error', 'chain_unavailable', null, BUSY_RETRY_S);
+        } finally {
+            if (newcomer) this.newcomerChecks--;
         }
         return this.serial(async () => {
             replayed(); // again: another join from this key may have been taken while the chain was read
@@ -162,6 +198,7 @@ export class WorkerAdmissions {
     sweep(): Promise<string[]> {
         return this.serial(async () => {
             const now = this.now();
+            this.perSource?.prune();
             const gone: string[] = [];
             for (const [key, a] of [...this.admitted]) {
                 if (a.expiresAt > now) continue;

@@ -63,6 +63,8 @@ export class HttpStatusError extends Error {
     constructor(
         readonly status: number,
         readonly reason: string | undefined,
+        /** The answer's Retry-After in seconds, when it gave one. */
+        readonly retryAfterS?: number,
     ) {
         super(`HTTP ${status}${reason ? `: ${reason}` : ''}`);
     }
@@ -84,7 +86,9 @@ export function requestJson(url: string, o: { body?: unknown; timeoutMs: number;
                 } catch (e) {
                     if (res.statusCode === 200) return reject(e);
                 }
-                if (res.statusCode !== 200) return reject(new HttpStatusError(res.statusCode ?? 0, (json as { error?: { message?: string } } | undefined)?.error?.message));
+                const retryAfter = Number(res.headers['retry-after']);
+                if (res.statusCode !== 200)
+                    return reject(new HttpStatusError(res.statusCode ?? 0, (json as { error?: { message?: string } } | undefined)?.error?.message, Number.isInteger(retryAfter) && retryAfter >= 0 ? retryAfter : undefined));
                 resolve(json);
             });
             res.on('error', reject);

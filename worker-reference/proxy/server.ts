@@ -35,7 +35,7 @@ import { Ledger } from './ledger';
 import { ProxyMetrics } from './metrics';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerConfig } from './config';
-import { JoinCheck, WorkerAdmissions } from './admissions';
+import { JoinCheck, JoinLimits, WorkerAdmissions } from './admissions';
 import { requestModule, WorkerListChange, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
 import { SseParser } from './sse';
@@ -55,7 +55,7 @@ export interface ProxyServerOptions {
     /** Serve clients over HTTPS with this key and certificate (PEM) instead of plain HTTP. */
     tls?: { key: string; cert: string };
     /** Admit workers that join (POST /v1/workers/join), checked by `check`, for `ttlMs` after each join. */
-    admit?: { check: JoinCheck; ttlMs: number };
+    admit?: { check: JoinCheck; ttlMs: number; limits?: JoinLimits };
 }
 
 /** A worker that answered with a retryable failure before sending anything. */
@@ -99,7 +99,7 @@ export class ProxyServer {
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
         this.metrics = new ProxyMetrics(this.registry, o.ledger);
         if (o.admit)
-            this.admissions = new WorkerAdmissions({ proxy: o.config.proxyAddress, registry: this.registry, check: o.admit.check, ttlMs: o.admit.ttlMs, configWorkers: o.config.workers, now: o.now });
+            this.admissions = new WorkerAdmissions({ proxy: o.config.proxyAddress, registry: this.registry, check: o.admit.check, ttlMs: o.admit.ttlMs, limits: o.admit.limits, configWorkers: o.config.workers, now: o.now });
         const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
             this.metrics.count(req, res);
             this.route(req, res).catch((e: unknown) => {
@@ -154,7 +154,7 @@ export class ProxyServer {
                 throw new ApiError(404, 'this proxy admits no workers that join: it routes to the workers in its config (start it with --admit-workers)', 'invalid_request_error', 'not_found');
             let answer;
             try {
-                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)));
+                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)), req.socket.remoteAddress);
             } catch (e) {
                 this.metrics.join(e instanceof ApiError ? (e.code ?? 'error') : 'error');
                 throw e;
@@ -384,7 +384,7 @@ export class ProxyServer {
             if (!this.registry.knowsModel(model)) throw new ApiError(404, `The model \`${model}\` is not served by any worker of this proxy`, 'invalid_request_error', 'model_not_found', 'model');
             // Every worker tried was full: a rate limit (clients back off and retry), not an outage.
             if (busy > 0 && busy === tried.size)
-                throw new ApiError(429, `every worker serving \`${model}\` that was tried (${busy}) is at capacity; retry shortly`, 'rate_limit_exceeded', 'workers_busy');
+                throw new ApiError(429, `every worker serving \`${model}\` that was tried (${busy}) is at capacity; retry shortly`, 'rate_limit_exceeded', 'workers_busy', null, 1);
             throw new ApiError(503, `no healthy worker could serve \`${model}\` right now; retry later`, 'server_error', 'no_worker_available');
         } finally {
             release();

@@ -13,7 +13,7 @@ import { log } from '../common/http';
 import { NodeIdentity } from '../crypto/keys';
 import { PinnedKeyAgent } from '../crypto/tls-link';
 import type { JoinAnswer } from '../proxy/admissions';
-import { requestJson } from '../proxy/registry';
+import { HttpStatusError, requestJson } from '../proxy/registry';
 
 export interface JoinOptions {
     /** Base URLs of the proxies to join. */
@@ -36,6 +36,10 @@ interface Target {
     last?: string;
     /** The last join was admitted. */
     joined: boolean;
+    /** A join sooner than the next round, when the proxy said when to try again (429, 503 with Retry-After). */
+    retry?: NodeJS.Timeout;
+    /** The join in flight: a round that comes while a slow proxy still checks the last join waits for it rather than racing it (a newer join taken first makes the older a "replay"). */
+    inFlight?: Promise<JoinAnswer | Error>;
 }
 
 export class ProxyJoins {
@@ -63,32 +67,51 @@ export class ProxyJoins {
     /** Joins these URLs from now on (a target kept keeps what it found; one dropped is no longer joined). */
     setTargets(urls: string[]): void {
         const wanted = [...new Set(urls.map((u) => u.replace(/\/+$/, '')))];
-        for (const t of this.targets) if (!wanted.includes(t.url)) t.proxy?.agent?.destroy();
+        for (const t of this.targets) if (!wanted.includes(t.url)) this.forget(t);
         this.targets = wanted.map((url) => this.targets.find((t) => t.url === url) ?? { url, joined: false });
     }
 
     stop(): void {
         if (this.timer) clearInterval(this.timer);
         this.timer = undefined;
-        for (const t of this.targets) t.proxy?.agent?.destroy();
+        for (const t of this.targets) this.forget(t);
     }
 
     joinAll(): Promise<Array<JoinAnswer | Error>> {
-        return Promise.all(
-            this.targets.map((t) =>
-                this.joinOne(t).then(
-                    (answer) => {
-                        t.joined = true;
-                        this.report(t, `joined as ${answer.name} (Provider ${answer.provider}, fees to ${answer.worker_account})`);
-                        return answer;
-                    },
-                    (e: Error) => {
-                        t.joined = false;
-                        this.report(t, `join failed: ${e.message}`);
-                        return e;
-                    },
-                ),
-            ),
+        return Promise.all(this.targets.map((t) => this.joinTarget(t)));
+    }
+
+    private forget(t: Target): void {
+        t.proxy?.agent?.destroy();
+        clearTimeout(t.retry);
+        t.retry = undefined;
+    }
+
+    /** Joins `t` and notes the outcome; a proxy that says when to try again is tried then, if that is before the next round. */
+    private joinTarget(t: Target): Promise<JoinAnswer | Error> {
+        clearTimeout(t.retry);
+        t.retry = undefined;
+        t.inFlight ??= this.joinOnce(t).finally(() => (t.inFlight = undefined));
+        return t.inFlight;
+    }
+
+    private joinOnce(t: Target): Promise<JoinAnswer | Error> {
+        return this.joinOne(t).then(
+            (answer) => {
+                t.joined = true;
+                this.report(t, `joined as ${answer.name} (Provider ${answer.provider}, fees to ${answer.worker_account})`);
+                return answer;
+            },
+            (e: Error) => {
+                t.joined = false;
+                this.report(t, `join failed: ${e.message}`);
+                const afterS = e instanceof HttpStatusError ? e.retryAfterS : undefined;
+                if (afterS !== undefined && afterS * 1000 < this.o.everyMs && this.timer && this.targets.includes(t)) {
+                    t.retry = setTimeout(() => void this.joinTarget(t), Math.max(afterS, 1) * 1000);
+                    t.retry.unref();
+                }
+                return e;
+            },
         );
     }
 

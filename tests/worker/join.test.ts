@@ -1,0 +1,115 @@
+/**
+ * worker/join.ts against a proxy of the test's own: a refused join is tried again when the
+ * proxy says (Retry-After on 429 / 503) if that comes before the next round, and not otherwise;
+ * a proxy gets one join at a time.
+ */
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Address } from '@ton/core';
+import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { ProxyJoins } from '../../worker-reference/worker/join';
+
+const PROXY = new Address(0, Buffer.alloc(32, 7));
+const PROXY_KEY = 'cd'.repeat(32);
+
+/** A proxy answering GET /v1/workers and, for joins, each of `answers` in turn (the last one from then on), after `delayMs`. */
+async function fakeProxy(answers: Array<{ status: number; retryAfter?: string }>, delayMs = 0): Promise<{ url: string; joins: number[]; mostAtOnce: () => number; close: () => void }> {
+    const joins: number[] = [];
+    let open = 0;
+    let most = 0;
+    const server = http.createServer((req, res) => {
+        if (req.method === 'GET' && req.url === '/v1/workers') {
+            res.end(JSON.stringify({ proxy: PROXY.toString(), proxy_key: PROXY_KEY, workers: [] }));
+            return;
+        }
+        most = Math.max(most, ++open);
+        req.resume();
+        req.on('end', () => {
+            const a = answers[Math.min(joins.length, answers.length - 1)];
+            joins.push(Date.now());
+            const answer = setTimeout(() => {
+                open--;
+                res.writeHead(a.status, { 'content-type': 'application/json', ...(a.retryAfter === undefined ? {} : { 'retry-after': a.retryAfter }) });
+                res.end(JSON.stringify(a.status === 200 ? { name: 'provider-0', provider: PROXY.toString(), worker_account: PROXY.toString() } : { error: { message: `refused with ${a.status}` } }));
+            }, delayMs);
+            res.on('close', () => clearTimeout(answer));
+        });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, joins, mostAtOnce: () => most, close: () => {
+            server.close();
+            server.closeAllConnections();
+        } };
+}
+
+function joinsTo(url: string, everyMs: number): ProxyJoins {
+    return new ProxyJoins({
+        proxies: [url],
+        trusted: new Map([[PROXY_KEY, PROXY]]),
+        identity: identityFromSeed(Buffer.alloc(32, 8)),
+        endpoint: 'https://127.0.0.1:9',
+        models: [Buffer.alloc(32, 9)],
+        everyMs,
+    });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('worker/join.ts: when a proxy refuses a join', () => {
+    it('joins again after the Retry-After of a 429 or 503 when that is before the next round', async () => {
+        const proxy = await fakeProxy([{ status: 429, retryAfter: '1' }, { status: 503, retryAfter: '1' }, { status: 200 }]);
+        const joins = joinsTo(proxy.url, 60_000);
+        try {
+            const [first] = await joins.start();
+            expect(first).toBeInstanceOf(Error);
+            const t0 = Date.now();
+            while (!joins.status()[0].joined) {
+                if (Date.now() - t0 > 10_000) throw new Error('never joined after the Retry-After');
+                await sleep(50);
+            }
+            expect(proxy.joins).toHaveLength(3);
+            expect(proxy.joins[1] - proxy.joins[0]).toBeGreaterThanOrEqual(950);
+            expect(proxy.joins[2] - proxy.joins[1]).toBeGreaterThanOrEqual(950);
+        } finally {
+            joins.stop();
+            proxy.close();
+        }
+    });
+
+    it('waits for the next round after a refusal with no Retry-After, or one past the next round; stop() cancels a retry', async () => {
+        for (const answer of [{ status: 403 }, { status: 429, retryAfter: '120' }]) {
+            const proxy = await fakeProxy([answer, { status: 200 }]);
+            const joins = joinsTo(proxy.url, 60_000);
+            try {
+                await joins.start();
+                await sleep(1_500);
+                expect(proxy.joins).toHaveLength(1);
+            } finally {
+                joins.stop();
+                proxy.close();
+            }
+        }
+        const proxy = await fakeProxy([{ status: 429, retryAfter: '1' }, { status: 200 }]);
+        const joins = joinsTo(proxy.url, 60_000);
+        await joins.start();
+        joins.stop();
+        await sleep(1_500);
+        expect(proxy.joins).toHaveLength(1);
+        proxy.close();
+    });
+
+    it('sends a proxy one join at a time: a round that comes while the last join is unanswered waits for it', async () => {
+        const proxy = await fakeProxy([{ status: 200 }], 700);
+        const joins = joinsTo(proxy.url, 200);
+        try {
+            await joins.start();
+            await sleep(1_600);
+            expect(proxy.mostAtOnce()).toBe(1);
+            expect(proxy.joins.length).toBeGreaterThanOrEqual(2);
+            expect(proxy.joins.length).toBeLessThanOrEqual(4);
+        } finally {
+            joins.stop();
+            proxy.close();
+        }
+    });
+});
