@@ -1,11 +1,4 @@
 #!/usr/bin/env node
-// Entry point of `cocoon-verify`: runs the TypeScript CLI through ts-node (transpile only,
-// no type checking at start-up). See verifier/cli.ts.
+// Entry point of `cocoon-verify`: runs the TypeScript CLI (verifier/cli.ts) through bin/run-ts.js.
 'use strict';
-const path = require('path');
-require('ts-node').register({
-    transpileOnly: true,
-    project: path.join(__dirname, '..', '..', 'tsconfig.json'),
-    compilerOptions: { module: 'commonjs' },
-});
-process.exitCode = require('../cli').main(process.argv.slice(2));
+process.exitCode = require('../../bin/run-ts')(require('node:path').join(__dirname, '..', 'cli.ts')).main(process.argv.slice(2));

@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-require('./run-ts')('../cli/chat.ts');
+require('../../bin/run-ts')(require('node:path').join(__dirname, '..', 'cli', 'chat.ts'));

@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-require('./run-ts')('../cli/proxy.ts');
+require('../../bin/run-ts')(require('node:path').join(__dirname, '..', 'cli', 'proxy.ts'));
