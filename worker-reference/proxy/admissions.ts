@@ -18,6 +18,7 @@
  * one else's flood at the second limit: its next join is how it stays listed. Both answer 429
  * with Retry-After.
  */
+import { isIPv6 } from 'node:net';
 import { Address, Cell } from '@ton/core';
 import type { ContractReader } from '../../ops/escrow-reader';
 import type { ChainCheck } from '../client/chain-check';
@@ -222,6 +223,25 @@ export class WorkerAdmissions {
         if (this.timer) clearInterval(this.timer);
         this.timer = undefined;
     }
+}
+
+/**
+ * Who a join is counted against: an IPv4 address as it is (an IPv4-mapped IPv6 one as IPv4),
+ * an IPv6 address by its /64, the block one host or site is usually given, so rotating
+ * addresses within it does not rotate the limit.
+ */
+export function joinSource(address: string | undefined): string {
+    if (address === undefined || !isIPv6(address)) return address ?? 'unknown';
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped) return mapped[1];
+    const [head, tail = ''] = address.split('::');
+    const left = head ? head.split(':') : [];
+    const right = address.includes('::') && tail ? tail.split(':') : [];
+    const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+    return `${groups
+        .slice(0, 4)
+        .map((g) => parseInt(g, 16).toString(16))
+        .join(':')}::/64`;
 }
 
 /** The join in a request body, its signature checked against the key it names (400 / 401 otherwise). */

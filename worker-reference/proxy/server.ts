@@ -35,7 +35,7 @@ import { Ledger } from './ledger';
 import { ProxyMetrics } from './metrics';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerConfig } from './config';
-import { JoinCheck, JoinLimits, WorkerAdmissions } from './admissions';
+import { JoinCheck, JoinLimits, joinSource, WorkerAdmissions } from './admissions';
 import { requestModule, WorkerListChange, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
 import { SseParser } from './sse';
@@ -154,7 +154,7 @@ export class ProxyServer {
                 throw new ApiError(404, 'this proxy admits no workers that join: it routes to the workers in its config (start it with --admit-workers)', 'invalid_request_error', 'not_found');
             let answer;
             try {
-                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)), req.socket.remoteAddress);
+                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)), joinSource(req.socket.remoteAddress));
             } catch (e) {
                 this.metrics.join(e instanceof ApiError ? (e.code ?? 'error') : 'error');
                 throw e;
