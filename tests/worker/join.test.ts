@@ -5,7 +5,8 @@
  */
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Address } from '@ton/core';
+import { Address, Cell } from '@ton/core';
+import { parseWorkerJoin } from '../../wrappers/payloads';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
 import { ProxyJoins } from '../../worker-reference/worker/join';
 
@@ -13,8 +14,9 @@ const PROXY = new Address(0, Buffer.alloc(32, 7));
 const PROXY_KEY = 'cd'.repeat(32);
 
 /** A proxy answering GET /v1/workers and, for joins, each of `answers` in turn (the last one from then on), after `delayMs`. */
-async function fakeProxy(answers: Array<{ status: number; retryAfter?: string }>, delayMs = 0): Promise<{ url: string; joins: number[]; mostAtOnce: () => number; close: () => void }> {
+async function fakeProxy(answers: Array<{ status: number; retryAfter?: string }>, delayMs = 0): Promise<{ url: string; joins: number[]; issued: number[]; mostAtOnce: () => number; close: () => void }> {
     const joins: number[] = [];
+    const issued: number[] = [];
     let open = 0;
     let most = 0;
     const server = http.createServer((req, res) => {
@@ -23,10 +25,12 @@ async function fakeProxy(answers: Array<{ status: number; retryAfter?: string }>
             return;
         }
         most = Math.max(most, ++open);
-        req.resume();
+        const body: Buffer[] = [];
+        req.on('data', (c: Buffer) => body.push(c));
         req.on('end', () => {
             const a = answers[Math.min(joins.length, answers.length - 1)];
             joins.push(Date.now());
+            issued.push(parseWorkerJoin(Cell.fromBoc(Buffer.from(JSON.parse(Buffer.concat(body).toString()).announcement, 'base64'))[0]).issuedAt);
             const answer = setTimeout(() => {
                 open--;
                 res.writeHead(a.status, { 'content-type': 'application/json', ...(a.retryAfter === undefined ? {} : { 'retry-after': a.retryAfter }) });
@@ -36,15 +40,15 @@ async function fakeProxy(answers: Array<{ status: number; retryAfter?: string }>
         });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, joins, mostAtOnce: () => most, close: () => {
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, joins, issued, mostAtOnce: () => most, close: () => {
             server.close();
             server.closeAllConnections();
         } };
 }
 
-function joinsTo(url: string, everyMs: number): ProxyJoins {
+function joinsTo(url: string | string[], everyMs: number): ProxyJoins {
     return new ProxyJoins({
-        proxies: [url],
+        proxies: typeof url === 'string' ? [url] : url,
         trusted: new Map([[PROXY_KEY, PROXY]]),
         identity: identityFromSeed(Buffer.alloc(32, 8)),
         endpoint: 'https://127.0.0.1:9',
@@ -110,6 +114,28 @@ describe('worker/join.ts: when a proxy refuses a join', () => {
         } finally {
             joins.stop();
             proxy.close();
+        }
+    });
+
+    it('dates joins by the clock per proxy: joining several proxies each second does not run ahead of it', async () => {
+        const proxies = await Promise.all([1, 2, 3].map(() => fakeProxy([{ status: 200 }])));
+        const joins = joinsTo(
+            proxies.map((p) => p.url),
+            1_000,
+        );
+        try {
+            await joins.start();
+            await sleep(3_200);
+            const nowS = Math.floor(Date.now() / 1000);
+            for (const p of proxies) {
+                expect(p.issued.length).toBeGreaterThanOrEqual(3);
+                expect(p.issued).toEqual([...p.issued].sort((a, b) => a - b)); // rising per proxy
+                expect(new Set(p.issued).size).toBe(p.issued.length);
+                expect(Math.max(...p.issued)).toBeLessThanOrEqual(nowS + 1);
+            }
+        } finally {
+            joins.stop();
+            for (const p of proxies) p.close();
         }
     });
 });

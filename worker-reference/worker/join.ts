@@ -38,6 +38,8 @@ interface Target {
     joined: boolean;
     /** A join sooner than the next round, when the proxy said when to try again (429, 503 with Retry-After). */
     retry?: NodeJS.Timeout;
+    /** `issuedAt` of the last join sent to this proxy: each is newer than the last, per proxy. */
+    lastIssued: number;
     /** The join in flight: a round that comes while a slow proxy still checks the last join waits for it rather than racing it (a newer join taken first makes the older a "replay"). */
     inFlight?: Promise<JoinAnswer | Error>;
 }
@@ -45,7 +47,6 @@ interface Target {
 export class ProxyJoins {
     private targets: Target[] = [];
     private timer?: NodeJS.Timeout;
-    private lastIssued = 0;
 
     /** `o.trusted` must name every proxy joined (cli/worker.ts refuses --join without --trust-proxy). */
     constructor(private readonly o: JoinOptions) {
@@ -68,7 +69,7 @@ export class ProxyJoins {
     setTargets(urls: string[]): void {
         const wanted = [...new Set(urls.map((u) => u.replace(/\/+$/, '')))];
         for (const t of this.targets) if (!wanted.includes(t.url)) this.forget(t);
-        this.targets = wanted.map((url) => this.targets.find((t) => t.url === url) ?? { url, joined: false });
+        this.targets = wanted.map((url) => this.targets.find((t) => t.url === url) ?? { url, joined: false, lastIssued: 0 });
     }
 
     stop(): void {
@@ -125,13 +126,14 @@ export class ProxyJoins {
     async joinOne(t: Target): Promise<JoinAnswer> {
         const timeoutMs = this.o.timeoutMs ?? 10_000;
         t.proxy ??= await this.identify(t.url, timeoutMs);
-        // Strictly rising even within one second: the proxy takes only joins newer than the last.
-        this.lastIssued = Math.max(Math.floor(Date.now() / 1000), this.lastIssued + 1);
+        // Strictly rising even within one second: the proxy takes only joins newer than the last
+        // it took from this key. Per proxy, so joining many proxies does not run ahead of the clock.
+        t.lastIssued = Math.max(Math.floor(Date.now() / 1000), t.lastIssued + 1);
         const cell = buildWorkerJoin({
             proxy: t.proxy.address,
             ed25519Key: this.o.identity.ed25519.publicKey,
             x25519Key: this.o.identity.x25519.publicKey,
-            issuedAt: this.lastIssued,
+            issuedAt: t.lastIssued,
             endpoint: this.o.endpoint,
             models: this.o.models,
         });
