@@ -8,7 +8,7 @@ import { AddressInfo } from 'node:net';
 import { Address, Cell } from '@ton/core';
 import { parseWorkerJoin } from '../../wrappers/payloads';
 import { identityFromSeed } from '../../worker-reference/crypto/keys';
-import { ProxyJoins } from '../../worker-reference/worker/join';
+import { jittered, ProxyJoins } from '../../worker-reference/worker/join';
 
 const PROXY = new Address(0, Buffer.alloc(32, 7));
 const PROXY_KEY = 'cd'.repeat(32);
@@ -72,6 +72,7 @@ describe('worker/join.ts: when a proxy refuses a join', () => {
                 await sleep(50);
             }
             expect(proxy.joins).toHaveLength(3);
+            // Retry-After 1: between 1 and 1.5 s later (spread at random so refused workers come back apart).
             expect(proxy.joins[1] - proxy.joins[0]).toBeGreaterThanOrEqual(950);
             expect(proxy.joins[2] - proxy.joins[1]).toBeGreaterThanOrEqual(950);
         } finally {
@@ -138,5 +139,12 @@ describe('worker/join.ts: when a proxy refuses a join', () => {
             joins.stop();
             for (const p of proxies) p.close();
         }
+    });
+
+    it('spreads rounds and retries at random within their bounds (jittered)', () => {
+        const xs = Array.from({ length: 1000 }, () => jittered(60_000, 0.9, 1.1));
+        expect(Math.min(...xs)).toBeGreaterThanOrEqual(54_000);
+        expect(Math.max(...xs)).toBeLessThanOrEqual(66_000);
+        expect(new Set(xs).size).toBeGreaterThan(500);
     });
 });

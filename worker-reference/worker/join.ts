@@ -58,10 +58,20 @@ export class ProxyJoins {
         return this.targets.map((t) => ({ url: t.url, joined: t.joined }));
     }
 
-    /** Joins every proxy once now, then every `everyMs`. */
+    /**
+     * Joins every proxy once now, then every `everyMs` give or take a tenth (spread at random,
+     * so workers started together, or refused together by a proxy that was down, do not keep
+     * joining in the same second).
+     */
     start(): Promise<Array<JoinAnswer | Error>> {
-        this.timer = setInterval(() => void this.joinAll(), this.o.everyMs);
-        this.timer.unref();
+        const next = () => {
+            this.timer = setTimeout(() => {
+                next();
+                void this.joinAll();
+            }, jittered(this.o.everyMs, 0.9, 1.1));
+            this.timer.unref();
+        };
+        next();
         return this.joinAll();
     }
 
@@ -73,7 +83,7 @@ export class ProxyJoins {
     }
 
     stop(): void {
-        if (this.timer) clearInterval(this.timer);
+        if (this.timer) clearTimeout(this.timer);
         this.timer = undefined;
         for (const t of this.targets) this.forget(t);
     }
@@ -107,8 +117,9 @@ export class ProxyJoins {
                 t.joined = false;
                 this.report(t, `join failed: ${e.message}`);
                 const afterS = e instanceof HttpStatusError ? e.retryAfterS : undefined;
-                if (afterS !== undefined && afterS * 1000 < this.o.everyMs && this.timer && this.targets.includes(t)) {
-                    t.retry = setTimeout(() => void this.joinTarget(t), Math.max(afterS, 1) * 1000);
+                if (afterS !== undefined && afterS * 1500 < this.o.everyMs && this.timer && this.targets.includes(t)) {
+                    // Up to half as long again, at random: the workers a busy proxy turned away together come back apart.
+                    t.retry = setTimeout(() => void this.joinTarget(t), jittered(Math.max(afterS, 1) * 1000, 1, 1.5));
                     t.retry.unref();
                 }
                 return e;
@@ -168,4 +179,9 @@ export class ProxyJoins {
         }
         throw new Error(`${url} is not a proxy this worker trusts: ${failures.join('; ')}`);
     }
+}
+
+/** `ms` times a random factor in [low, high). */
+export function jittered(ms: number, low: number, high: number): number {
+    return Math.round(ms * (low + Math.random() * (high - low)));
 }
