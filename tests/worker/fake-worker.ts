@@ -20,7 +20,7 @@ export type Lie = 'counts' | 'result' | 'request' | 'forged';
 
 export interface FakeWorker {
     url: string;
-    /** Request ids the proxy sent, in arrival order. */
+    /** Request ids of the completions answered, in arrival order. */
     requestIds: bigint[];
     /** Completions in progress now. */
     inflight: number;
@@ -30,6 +30,8 @@ export interface FakeWorker {
     busy: boolean;
     /** While true, GET /v1/worker fails with 503 (a worker going down). */
     down: boolean;
+    /** While set, completions with a lower request id get 409 request_id_below_floor naming it (a restarted worker). */
+    idFloor?: bigint;
     close(): Promise<void>;
 }
 
@@ -53,7 +55,7 @@ const ANSWER = 'a confident answer';
 
 export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
     const requestIds: bigint[] = [];
-    const state = { inflight: 0, cancelled: 0, busy: false, down: false };
+    const state: { inflight: number; cancelled: number; busy: boolean; down: boolean; idFloor?: bigint } = { inflight: 0, cancelled: 0, busy: false, down: false };
     const receiptFor = (proxy: Address, requestId: bigint) => {
         const cell = buildWorkReceipt({
             proxy,
@@ -82,6 +84,12 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
         req.on('end', () => {
             if (state.busy) {
                 res.writeHead(429, { 'content-type': 'application/json' }).end('{"error":{"message":"busy","type":"rate_limit_error","code":"queue_full"}}');
+                return;
+            }
+            const id = BigInt(req.headers['x-cocoon-request-id'] as string);
+            if (state.idFloor !== undefined && id < state.idFloor) {
+                res.writeHead(409, { 'content-type': 'application/json', 'x-cocoon-request-id-floor': state.idFloor.toString() });
+                res.end('{"error":{"message":"below the floor","type":"invalid_request_error","code":"request_id_below_floor"}}');
                 return;
             }
             state.inflight++;

@@ -40,9 +40,9 @@ export function runCli(
     });
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
     const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-    return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+    return { status: r.status, json: (await r.json()) as Record<string, unknown>, headers: r.headers };
 }
 
 export async function getJson(url: string): Promise<Record<string, unknown>> {

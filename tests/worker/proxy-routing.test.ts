@@ -130,6 +130,36 @@ describe('proxy router: picking a worker', () => {
         await workerHealthy(proxy.url, 'a2');
     });
 
+    it('skips its request ids past the floor a restarted worker names (409 request_id_below_floor) and asks again; a floor implausibly far ahead is not skipped to', async () => {
+        const highest = () => [fakes.a1, fakes.a2].flatMap((f) => f.requestIds).reduce((a, b) => (b > a ? b : a), 0n);
+        const floor = highest() + 5_000n;
+        fakes.a1.idFloor = floor;
+        fakes.a2.idFloor = floor;
+        try {
+            const r = await chat('alpha');
+            expect(r.status).toBe(200);
+            expect(highest()).toBeGreaterThanOrEqual(floor); // answered above the floor
+            const skips = async () => (await metric(proxy.url, 'cocoon_proxy_worker_attempts_total', { worker: 'a1', outcome: 'id_floor' })) + (await metric(proxy.url, 'cocoon_proxy_worker_attempts_total', { worker: 'a2', outcome: 'id_floor' }));
+            expect(await skips()).toBe(1);
+            expect((await chat('alpha')).status).toBe(200); // ids stay above it
+            expect(await skips()).toBe(1);
+            // A worker cannot push the proxy's ids toward the end of their range: such a 409 goes to the client as it is.
+            const far = highest() + 2_000_000_000n;
+            fakes.a1.idFloor = far;
+            fakes.a2.idFloor = far;
+            const refused = await chat('alpha');
+            expect(refused.status).toBe(409);
+            expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('request_id_below_floor');
+            fakes.a1.idFloor = undefined;
+            fakes.a2.idFloor = undefined;
+            expect((await chat('alpha')).status).toBe(200);
+            expect(highest()).toBeLessThan(far);
+        } finally {
+            fakes.a1.idFloor = undefined;
+            fakes.a2.idFloor = undefined;
+        }
+    });
+
     it('stops sending to a worker whose health check fails, and sends again once it answers', async () => {
         fakes.a2.down = true;
         try {

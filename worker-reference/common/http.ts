@@ -2,6 +2,12 @@
 import * as http from 'node:http';
 import type * as https from 'node:https';
 
+/** Headers a proxy sends its workers: which proxy asks, and the request id its receipt names. */
+export const HEADER_PROXY = 'x-cocoon-proxy';
+export const HEADER_REQUEST_ID = 'x-cocoon-request-id';
+/** On a worker's 409 request_id_below_floor: the lowest id it takes from that proxy now. */
+export const HEADER_REQUEST_ID_FLOOR = 'x-cocoon-request-id-floor';
+
 /** An error that becomes an HTTP response in OpenAI's error shape. */
 export class ApiError extends Error {
     constructor(
@@ -12,6 +18,8 @@ export class ApiError extends Error {
         readonly param: string | null = null,
         /** Seconds the client should wait before trying again (sent as Retry-After, which the openai client honours). */
         readonly retryAfterS?: number,
+        /** More response headers (e.g. the worker's x-cocoon-request-id-floor). */
+        readonly headers: Record<string, string> = {},
     ) {
         super(message);
     }
@@ -37,7 +45,7 @@ export function sendError(res: http.ServerResponse, e: unknown): void {
         res.destroy();
         return;
     }
-    sendJson(res, err.status, errorBody(err), err.retryAfterS === undefined ? {} : { 'retry-after': String(err.retryAfterS) });
+    sendJson(res, err.status, errorBody(err), err.retryAfterS === undefined ? err.headers : { ...err.headers, 'retry-after': String(err.retryAfterS) });
 }
 
 /** Reads a request body up to `limit` bytes; larger bodies get 413. */

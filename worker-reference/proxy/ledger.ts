@@ -266,6 +266,14 @@ export class Ledger {
         return this.append({ t: 'use', e: u.escrow, a: u.workerAccount, w: u.worker, rid: u.requestId.toString(), k: tokensJson(u.tokens), h: u.resultHash });
     }
 
+    /**
+     * Hands out no id below `floor` from now on: a worker that restarted refuses the ids it had
+     * reserved (its 409 request_id_below_floor names the floor). Ids stay unique and rising.
+     */
+    skipRequestIdsTo(floor: bigint): void {
+        if (floor > this.nextId) this.nextId = floor;
+    }
+
     /** A request id never used before by this proxy (reserved durably in blocks). */
     async allocateRequestId(): Promise<bigint> {
         while (this.nextId >= this.reservedUpTo) {

@@ -7,7 +7,7 @@ import type { TokenCounts } from './tokens';
 import type { ContractStatus } from './contract-watch';
 
 /** How one attempt at a worker ended. */
-export type AttemptOutcome = 'answered' | 'busy' | 'failed' | 'invalid_receipt' | 'client_error';
+export type AttemptOutcome = 'answered' | 'busy' | 'failed' | 'invalid_receipt' | 'client_error' | 'id_floor';
 
 export class ProxyMetrics extends HttpMetrics {
     private readonly attempts: Counter<'worker' | 'outcome'>;
@@ -18,7 +18,7 @@ export class ProxyMetrics extends HttpMetrics {
     constructor(registry: WorkerRegistry, ledger: Ledger) {
         super('cocoon_proxy_', ['/v1/chat/completions', '/v1/models', '/v1/workers', '/v1/workers/join', '/v1/settlement/', '/v1/settlement', '/v1/faults/', '/v1/faults', '/health', '/metrics']);
         const registers = [this.registry];
-        this.attempts = new Counter({ name: 'cocoon_proxy_worker_attempts_total', help: 'requests sent to a worker, by how they ended (busy = 429, failed = connection or 5xx, both retried elsewhere)', labelNames: ['worker', 'outcome'], registers });
+        this.attempts = new Counter({ name: 'cocoon_proxy_worker_attempts_total', help: 'requests sent to a worker, by how they ended (busy = 429, failed = connection or 5xx, both retried elsewhere; id_floor = a restarted worker refused ids it had reserved, asked again above them)', labelNames: ['worker', 'outcome'], registers });
         this.tokens = new Counter({ name: 'cocoon_proxy_charged_tokens_total', help: 'tokens charged to clients by kind (durably recorded), since start', labelNames: ['kind'], registers });
         this.faults = new Counter({ name: 'cocoon_proxy_fault_reports_total', help: 'fault reports filed against workers, since start', labelNames: ['worker', 'reason'], registers });
         this.joins = new Counter({ name: 'cocoon_proxy_worker_joins_total', help: 'joins posted by workers (POST /v1/workers/join), by outcome: admitted, or the error code of the refusal', labelNames: ['outcome'], registers });

@@ -22,7 +22,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import { Address } from '@ton/core';
-import { ApiError, drainServer, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
+import { ApiError, drainServer, HEADER_PROXY, HEADER_REQUEST_ID, HEADER_REQUEST_ID_FLOOR, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { tlsCredentials } from '../crypto/tls-link';
 import { ProxyConfig } from './config';
@@ -41,9 +41,21 @@ import { Settlement } from './settlement';
 import { SseParser } from './sse';
 import { costOf, TokenCounts, zeroTokens } from './tokens';
 
-const HEADER_PROXY = 'x-cocoon-proxy';
-const HEADER_REQUEST_ID = 'x-cocoon-request-id';
 const MAX_ATTEMPTS = 3;
+/** The most a worker's request-id floor may lie above the id it refused (its reservation block is 10^6): more is not skipped to. */
+const MAX_ID_SKIP = 1_000_000_000n;
+
+/**
+ * The floor of a worker's 409 request_id_below_floor, when it is one the proxy can skip to:
+ * above the refused id by at most MAX_ID_SKIP (a worker cannot push a proxy's ids to the end
+ * of their range). Undefined otherwise: the 409 is then passed to the client as it is.
+ */
+function requestIdFloor(res: http.IncomingMessage, refused: bigint): bigint | undefined {
+    const text = res.headers[HEADER_REQUEST_ID_FLOOR];
+    if (typeof text !== 'string' || !/^[0-9]{1,20}$/.test(text)) return undefined;
+    const floor = BigInt(text);
+    return floor > refused && floor - refused <= MAX_ID_SKIP ? floor : undefined;
+}
 
 export interface ProxyServerOptions {
     config: ProxyConfig;
@@ -357,6 +369,16 @@ export class ProxyServer {
                 worker.inflight++;
                 try {
                     const up = await this.forward(worker, requestId, payload, closed.signal);
+                    const floor = up.res.statusCode === 409 ? requestIdFloor(up.res, requestId) : undefined;
+                    if (floor !== undefined) {
+                        // The worker restarted and refuses the ids it had reserved before: skip past them and ask again.
+                        up.res.resume();
+                        this.o.ledger.skipRequestIdsTo(floor);
+                        tried.delete(worker);
+                        this.metrics.attempt(worker.config.name, 'id_floor');
+                        log('proxy', 'worker refuses request ids below its floor (it restarted); skipping past it', { worker: worker.config.name, request_id: requestId.toString(), floor: floor.toString() });
+                        continue;
+                    }
                     if (up.res.statusCode !== 200) {
                         // A client error from the worker is the client's: pass it through, uncharged.
                         this.metrics.attempt(worker.config.name, 'client_error');

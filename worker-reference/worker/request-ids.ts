@@ -3,14 +3,20 @@
  * receipts for one pair with different result hashes are slashable equivocation, so a pair
  * is claimed once, ever, and no receipt is signed before its claim is on disk.
  *
- * A claim is taken in memory at once (a concurrent duplicate is refused) and written in the
- * background: `claim` returns the promise of its fdatasync, which the worker awaits only
- * just before it signs the receipt, so the write overlaps generation. Claims made while a
- * write is in flight share the next one (group commit).
+ * A claim is taken in memory at once (a concurrent duplicate is refused). What goes to disk
+ * is a reservation, per proxy: "every id up to U may have a receipt". A claim above the
+ * reservation reserves `reserveBlock` ids beyond it, written in the background: `claim`
+ * returns the promise of that fdatasync, which the worker awaits only just before it signs
+ * the receipt, so the write overlaps generation; claims within the reservation wait for
+ * nothing more (one write per block of ids, not per request). Reservations made while a
+ * write is in flight share the next one (group commit). After a restart every id up to the
+ * reservation is refused (`floorOf`): proxies allocate rising ids, and one that meets the
+ * floor skips its ids past it (the worker's 409 `request_id_below_floor` names it).
  *
  * File `<dir>/request-ids.log`, append-only, lines in the checked format of
  * common/checked-log.ts:
- *   {"p":"<proxy raw address>","id":"<uint64>"}     the id is claimed
+ *   {"p":"<proxy raw address>","upTo":"<uint64>"}   ids up to upTo are reserved
+ *   {"p":"<proxy raw address>","id":"<uint64>"}     the id is claimed (files of earlier versions)
  *   {"p":"<proxy raw address>","floor":"<uint64>"}  every id below floor is refused
  * Per proxy the worker keeps the set of claimed ids above a low-water mark (`floor`). The
  * file is compacted every `compactEvery` appended lines (temp file, fsync, rename, directory
@@ -30,15 +36,18 @@ import { Address } from '@ton/core';
 import { checkedLine, dropTornTail, GroupCommit, LogDamaged, readCheckedLog, writeFileDurably } from '../common/checked-log';
 
 export interface RequestIdOptions {
-    /** Ids kept per proxy at compaction; lower ones fall under the floor. */
+    /** Ids kept in memory per proxy; lower ones fall under the floor. */
     keepPerProxy: number;
-    /** Lines appended between compactions. */
+    /** Claims (in memory) or lines (on disk) between prunings / compactions. */
     compactEvery: number;
+    /** Ids reserved beyond a claim above the reservation (one write per this many ids). */
+    reserveBlock: bigint;
 }
 
-const DEFAULTS: RequestIdOptions = { keepPerProxy: 10_000, compactEvery: 50_000 };
+const DEFAULTS: RequestIdOptions = { keepPerProxy: 10_000, compactEvery: 50_000, reserveBlock: 1_000_000n };
+const MAX_ID = (1n << 64n) - 1n;
 
-type Line = { p: string; id: string } | { p: string; floor: string };
+type Line = { p: string; id: string } | { p: string; floor: string } | { p: string; upTo: string };
 
 interface ProxyIds {
     floor: bigint;
@@ -47,6 +56,9 @@ interface ProxyIds {
     max: bigint;
     /** Claimed something since the last compaction. */
     active: boolean;
+    /** Ids up to this are reserved (-1 when none), and the write that makes it durable. */
+    reserved: bigint;
+    reserving: Promise<void>;
 }
 
 export class RequestIdLogError extends Error {}
@@ -69,6 +81,7 @@ export class ClaimedRequestIds {
         failure: (cause) => new RequestIdLogError(`request-id log write failed: ${cause.message}`),
     });
     private linesSinceCompaction = 0;
+    private claimsSincePrune = 0;
     private lockPath?: string;
     /** fdatasync calls so far (group commit makes it fewer than claims). */
     syncs = 0;
@@ -155,49 +168,60 @@ export class ClaimedRequestIds {
     private state(proxy: string): ProxyIds {
         let s = this.proxies.get(proxy);
         if (!s) {
-            s = { floor: 0n, ids: new Set(), max: -1n, active: false };
+            s = { floor: 0n, ids: new Set(), max: -1n, active: false, reserved: -1n, reserving: Promise.resolve() };
             this.proxies.set(proxy, s);
         }
         return s;
     }
 
+    /** A line of the file, at load: a reservation or a claimed id refuses every id up to it from now on. */
     private apply(l: Line): void {
         const s = this.state(l.p);
-        if ('floor' in l) {
-            const floor = BigInt(l.floor);
-            if (floor > s.floor) {
-                s.floor = floor;
-                for (const id of s.ids) if (id < floor) s.ids.delete(id);
-            }
-            if (floor - 1n > s.max) s.max = floor - 1n;
+        const upTo = 'upTo' in l ? BigInt(l.upTo) : 'id' in l ? BigInt(l.id) : undefined;
+        if (upTo !== undefined) {
+            this.raiseFloor(s, upTo + 1n);
             return;
         }
-        const id = BigInt(l.id);
-        if (id >= s.floor) s.ids.add(id);
-        if (id > s.max) s.max = id;
+        if ('floor' in l) this.raiseFloor(s, BigInt(l.floor));
+    }
+
+    private raiseFloor(s: ProxyIds, floor: bigint): void {
+        if (floor > s.floor) {
+            s.floor = floor;
+            for (const id of s.ids) if (id < floor) s.ids.delete(id);
+        }
+        if (floor - 1n > s.max) s.max = floor - 1n;
+    }
+
+    /** Every id of `proxy` below this is refused (reserved before this process started, or pruned). */
+    floorOf(proxy: Address): bigint {
+        return this.proxies.get(proxy.toRawString())?.floor ?? 0n;
     }
 
     // ------------------------------------------------------------------ claims
 
     /**
-     * Claims (proxy, id). Null when it was claimed before or lies under the proxy's floor;
-     * otherwise the promise that the claim is on disk (await it before signing). The promise
-     * never counts as an unhandled rejection; awaiting it still throws.
+     * Claims (proxy, id). Null when it was claimed before or lies under the proxy's floor
+     * (`floorOf` tells which); otherwise the promise that the claim is durable, i.e. that a
+     * reservation covering it is on disk (await it before signing). The promise never counts
+     * as an unhandled rejection; awaiting it still throws.
      */
     claim(proxy: Address, id: bigint): Promise<void> | null {
         const key = proxy.toRawString();
         const s = this.state(key);
-        if (id < s.floor || s.ids.has(id)) return null;
+        if (id < s.floor || id > MAX_ID || s.ids.has(id)) return null;
         s.ids.add(id);
         s.active = true;
         if (id > s.max) s.max = id;
-        if (this.dir === undefined) {
-            if (++this.linesSinceCompaction >= this.opts.compactEvery) this.prune();
-            return Promise.resolve();
+        if (++this.claimsSincePrune >= this.opts.compactEvery) this.prune();
+        if (this.dir === undefined) return Promise.resolve();
+        if (id > s.reserved) {
+            s.reserved = id + this.opts.reserveBlock > MAX_ID ? MAX_ID : id + this.opts.reserveBlock;
+            s.reserving = this.log.append(checkedLine(JSON.stringify({ p: key, upTo: s.reserved.toString() })));
+            s.reserving.catch(() => undefined);
         }
-        const durable = this.log.append(checkedLine(JSON.stringify({ p: key, id: id.toString() })));
-        durable.catch(() => undefined);
-        return durable;
+        // Within the reservation: durable once the write that made it is (at once if it is done).
+        return s.reserving;
     }
 
     /** An id for a request that names none: above every id claimed for `proxy`, and at least now_ms × 1000. */
@@ -209,8 +233,10 @@ export class ClaimedRequestIds {
     }
 
     /**
-     * Bounds what is kept: per proxy the `keepPerProxy` highest ids, the floor raised above the
-     * others; a proxy without claims since the last prune keeps only its floor (highest id + 1).
+     * Bounds what is kept in memory: per proxy the `keepPerProxy` highest ids, the floor raised
+     * above the others; a proxy without claims since the last prune keeps only its floor
+     * (highest id + 1). Proxies allocate rising ids, so the floor refuses only ids they would
+     * never send again.
      */
     private prune(): void {
         for (const s of this.proxies.values()) {
@@ -225,21 +251,21 @@ export class ClaimedRequestIds {
             }
             s.active = false;
         }
-        this.linesSinceCompaction = 0;
+        this.claimsSincePrune = 0;
     }
 
-    /** Prunes, then rewrites the file as floors + the kept ids (between writes, never during one). */
+    /** Rewrites the file as one reservation per proxy (between writes, never during one). */
     private compact(): void {
-        this.prune();
         const lines: string[] = [];
         for (const [p, s] of this.proxies) {
-            if (s.floor > 0n) lines.push(checkedLine(JSON.stringify({ p, floor: s.floor.toString() })));
-            for (const id of [...s.ids].sort(byId)) lines.push(checkedLine(JSON.stringify({ p, id: id.toString() })));
+            const upTo = s.reserved >= s.floor ? s.reserved : s.floor - 1n;
+            if (upTo >= 0n) lines.push(checkedLine(JSON.stringify({ p, upTo: upTo.toString() })));
         }
-        // Claims still queued are in `ids` (so in the new file) and are appended again after: harmless.
+        // Reservations still queued are in `reserved` (so in the new file) and are appended again after: harmless.
         writeFileDurably(this.file, this.dir as string, lines.join(''));
         fs.closeSync(this.fd as number);
         this.fd = fs.openSync(this.file, 'a');
+        this.linesSinceCompaction = 0;
     }
 
     /** Waits for pending writes, then closes the file and releases the directory. */

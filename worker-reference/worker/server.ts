@@ -15,7 +15,7 @@ import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 import { Address } from '@ton/core';
-import { ApiError, drainServer, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
+import { ApiError, drainServer, HEADER_PROXY, HEADER_REQUEST_ID, HEADER_REQUEST_ID_FLOOR, log, parseJsonObject, readBody, sendError, sendJson, SseBatch } from '../common/http';
 import { Ed25519Signer } from '../crypto/ed25519';
 import { NodeIdentity } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
@@ -34,9 +34,6 @@ import { ClaimedRequestIds } from './request-ids';
  * ~0.90 to ~0.93).
  */
 const STREAM_FLUSH_MS = 20;
-
-export const HEADER_PROXY = 'x-cocoon-proxy';
-export const HEADER_REQUEST_ID = 'x-cocoon-request-id';
 
 export interface WorkerServerOptions {
     engines: ModelEngine[];
@@ -204,7 +201,13 @@ export class WorkerServer {
             requestId = BigInt(r);
         } else requestId = this.o.requestIds.fresh(proxy);
         const durable = this.o.requestIds.claim(proxy, requestId);
-        if (!durable) throw new ApiError(409, `request id ${requestId} was already used by this proxy`, 'invalid_request_error', 'duplicate_request_id');
+        if (!durable) {
+            const floor = this.o.requestIds.floorOf(proxy);
+            // Ids this worker reserved before a restart (or long passed): the proxy skips past them and asks again.
+            if (requestId < floor)
+                throw new ApiError(409, `request id ${requestId} is below ${floor}, under which this worker may have answered this proxy before (ids are reserved in blocks across restarts): use an id of at least ${floor}`, 'invalid_request_error', 'request_id_below_floor', null, undefined, { [HEADER_REQUEST_ID_FLOOR]: floor.toString() });
+            throw new ApiError(409, `request id ${requestId} was already used by this proxy`, 'invalid_request_error', 'duplicate_request_id');
+        }
         return { proxy, requestId, durable };
     }
 
