@@ -11,7 +11,7 @@
  * Used by wrappers, tests, scripts, the verifier (`attest`) and the reference worker / proxy.
  */
 import { Address, beginCell, Builder, Cell, Dictionary, Slice } from '@ton/core';
-import { keyPairFromSeed, KeyPair } from '@ton/crypto';
+import { KeyPair } from '@ton/crypto';
 import { createPrivateKey, createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'crypto';
 
 /** Op tags of signed payloads (first 32 bits of the payload cell). */
@@ -63,9 +63,12 @@ export function tcbStatusName(code: number): TcbStatusName {
 /** An Ed25519 key pair as @ton/crypto makes it (64-byte secret key, 32-byte public key). */
 export type Ed25519KeyPair = KeyPair;
 
+/** The key pair of a 32-byte seed (RFC 8032), equal to @ton/crypto's `keyPairFromSeed`. */
 export function ed25519FromSeed(seed: Buffer): Ed25519KeyPair {
     if (seed.length !== 32) throw new Error(`Ed25519 seed must be 32 bytes, got ${seed.length}`);
-    return keyPairFromSeed(seed);
+    const spki = createPublicKey(createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
+    const publicKey = Buffer.from(spki.subarray(SPKI_ED25519_PREFIX.length));
+    return { publicKey, secretKey: Buffer.concat([seed, publicKey]) };
 }
 
 /** A 32-byte key as the unsigned 256-bit integer the contracts store. */
@@ -80,33 +83,41 @@ export function bigIntToKey(value: bigint): Buffer {
 
 // Ed25519 runs through node:crypto (OpenSSL): signatures are deterministic (RFC 8032), so
 // they equal @ton/crypto's byte for byte, at a small fraction of tweetnacl's cost, which
-// matters on the worker's and proxy's per-request path. Key objects are cached per key.
+// matters on the worker's and proxy's per-request path. Key objects are cached per key, at
+// most KEY_CACHE_SIZE of each kind (the oldest goes first): a proxy verifies joins signed by
+// keys anyone can make up, so an unbounded cache would grow with every stranger's join.
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex'); // RFC 8410
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+export const KEY_CACHE_SIZE = 1024;
 const privateKeys = new Map<string, KeyObject>();
 const publicKeys = new Map<string, KeyObject>();
 
-function privateKeyObject(secretKey: Buffer): KeyObject {
-    // @ton/crypto secret keys are seed (32 bytes) ‖ public key (32 bytes).
-    if (secretKey.length !== 64) throw new Error(`Ed25519 secret key must be 64 bytes, got ${secretKey.length}`);
-    const id = secretKey.toString('hex');
-    let k = privateKeys.get(id);
+function cachedKey(cache: Map<string, KeyObject>, id: string, make: () => KeyObject): KeyObject {
+    let k = cache.get(id);
     if (!k) {
-        k = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
-        privateKeys.set(id, k);
+        k = make();
+        if (cache.size >= KEY_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        cache.set(id, k);
     }
     return k;
 }
 
+/** How many key objects the caches hold (private, public): for tests and diagnostics. */
+export function cachedKeyObjects(): { private: number; public: number } {
+    return { private: privateKeys.size, public: publicKeys.size };
+}
+
+function privateKeyObject(secretKey: Buffer): KeyObject {
+    // @ton/crypto secret keys are seed (32 bytes) ‖ public key (32 bytes).
+    if (secretKey.length !== 64) throw new Error(`Ed25519 secret key must be 64 bytes, got ${secretKey.length}`);
+    return cachedKey(privateKeys, secretKey.toString('hex'), () =>
+        createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' }),
+    );
+}
+
 function publicKeyObject(publicKey: Buffer): KeyObject {
     if (publicKey.length !== 32) throw new Error(`Ed25519 public key must be 32 bytes, got ${publicKey.length}`);
-    const id = publicKey.toString('hex');
-    let k = publicKeys.get(id);
-    if (!k) {
-        k = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' });
-        publicKeys.set(id, k);
-    }
-    return k;
+    return cachedKey(publicKeys, publicKey.toString('hex'), () => createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' }));
 }
 
 /** Ed25519 signature (64 bytes) over the cell's hash: the one signing function. */

@@ -1,5 +1,5 @@
 import { beginCell } from '@ton/core';
-import { sign, signVerify } from '@ton/crypto';
+import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
 import { randomBytes } from 'crypto';
 import {
     buildAttestationCert,
@@ -8,8 +8,10 @@ import {
     buildPayoutPayload,
     buildSignatureList,
     buildWorkReceipt,
+    cachedKeyObjects,
     combineCertificateSignatures,
     ed25519FromSeed,
+    KEY_CACHE_SIZE,
     packCertificateBundle,
     parseAttestationCert,
     parseChargePayload,
@@ -28,6 +30,17 @@ import { randomAddress } from '@ton/test-utils';
 const b32 = () => randomBytes(32);
 
 describe('signed payloads (wrappers/payloads.ts)', () => {
+    it('derives the key pair of a seed exactly as @ton/crypto does', () => {
+        for (let i = 0; i < 20; i++) {
+            const seed = b32();
+            const ours = ed25519FromSeed(seed);
+            const theirs = keyPairFromSeed(seed);
+            expect(ours.publicKey.equals(theirs.publicKey)).toBe(true);
+            expect(ours.secretKey.equals(theirs.secretKey)).toBe(true);
+        }
+        expect(() => ed25519FromSeed(randomBytes(31))).toThrow(/32 bytes, got 31/);
+    });
+
     it('signs exactly as @ton/crypto does (Ed25519 over the cell hash) and verifies both ways', () => {
         for (let i = 0; i < 20; i++) {
             const kp = ed25519FromSeed(b32());
@@ -41,6 +54,21 @@ describe('signed payloads (wrappers/payloads.ts)', () => {
             expect(verifyCellSignature(cell, flipped, kp.publicKey)).toBe(false);
             expect(verifyCellSignature(cell, ours, ed25519FromSeed(b32()).publicKey)).toBe(false);
         }
+    });
+
+    it('keeps at most KEY_CACHE_SIZE key objects however many strangers\u2019 keys it verifies with, and still verifies a key it let go', () => {
+        const kp = ed25519FromSeed(b32());
+        const cell = beginCell().storeUint(7, 32).endCell();
+        const sig = signCell(cell, kp.secretKey);
+        expect(verifyCellSignature(cell, sig, kp.publicKey)).toBe(true);
+        // A join flood: each made-up key is verified once (and fails).
+        for (let i = 0; i < KEY_CACHE_SIZE + 500; i++) expect(verifyCellSignature(cell, sig, b32())).toBe(false);
+        expect(cachedKeyObjects().public).toBe(KEY_CACHE_SIZE);
+        expect(verifyCellSignature(cell, sig, kp.publicKey)).toBe(true);
+        // Only the secret key's first 32 bytes (the seed) are used to sign.
+        for (let i = 0; i < KEY_CACHE_SIZE + 10; i++) signCell(cell, randomBytes(64));
+        expect(cachedKeyObjects().private).toBe(KEY_CACHE_SIZE);
+        expect(signCell(cell, kp.secretKey).equals(sig)).toBe(true);
     });
 
     it('round-trips every payload layout', () => {
