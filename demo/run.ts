@@ -44,7 +44,7 @@ import { spawnCli, Spawned, stop } from '../worker-reference/launch';
 import { parseProxyConfig } from '../worker-reference/proxy/config';
 import { Ledger } from '../worker-reference/proxy/ledger';
 import { ProxyServer } from '../worker-reference/proxy/server';
-import { chainJoinCheck } from '../worker-reference/proxy/admissions';
+import { chainJoinChecks } from '../worker-reference/proxy/admissions';
 import type { WorkerState } from '../worker-reference/proxy/registry';
 import { ChainCheck } from '../worker-reference/client/chain-check';
 import { chatThroughProxy, ChatOutcome } from '../worker-reference/client/chat';
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
             signer: new Ed25519Signer(proxyId.ed25519),
             escrows: new ChainEscrowReader(as('watcher'), proxyAddress),
             ledger,
-            admit: { check: chainJoinCheck(proxyAddress, as('watcher')), ttlMs: 180_000 },
+            admit: { ...chainJoinChecks(proxyAddress, as('watcher')), ttlMs: 180_000 },
         });
         const proxyPort = await proxyServer.start(0);
         const proxyUrl = `http://127.0.0.1:${proxyPort}`;

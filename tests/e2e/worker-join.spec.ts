@@ -158,7 +158,10 @@ describe('cocoon-worker --join → cocoon-proxy --admit-workers', () => {
     it('refuses a worker key no Provider at Root holds, an X25519 key not its Provider\'s, a model it does not serve (403)', async () => {
         const rogue = await refused(signedJoin(rogueId));
         expect(rogue.status).toBe(403);
-        expect(rogue.message).toMatch(/not admitted: the worker key [0-9a-f]{64} is not a Provider registered at Root/);
+        expect(rogue.message).toMatch(/not admitted: the worker key [0-9a-f]{64} is not a Provider registered at Root \(registry read \d+ s ago/);
+        // Refused from Root's registry as last read (no chain check of its own): told when it is read again.
+        expect(rogue.retryAfterS).toBeGreaterThanOrEqual(1);
+        expect(rogue.retryAfterS).toBeLessThanOrEqual(30);
         const x = await refused(signedJoin(otherId, { x25519Key: rogueId.x25519.publicKey }));
         expect(x.status).toBe(403);
         expect(x.message).toMatch(/is not the one its Provider #1 holds/);

@@ -6,11 +6,13 @@
  */
 import { Address } from '@ton/core';
 import { ApiError } from '../../worker-reference/common/http';
-import { identityFromSeed } from '../../worker-reference/crypto/keys';
+import { identityFromSeed, NodeIdentity } from '../../worker-reference/crypto/keys';
 import { tlsCredentials } from '../../worker-reference/crypto/tls-link';
 import { JoinCheck, JoinLimits, JoinRefused, joinSource, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
 import { WorkerConfig } from '../../worker-reference/proxy/config';
+import { RegisteredKeys } from '../../worker-reference/proxy/registered-keys';
 import { WorkerRegistry } from '../../worker-reference/proxy/registry';
+import { randomBytes } from 'node:crypto';
 import { buildWorkerJoin, signCell } from '../../wrappers/payloads';
 
 const PROXY = new Address(0, Buffer.alloc(32, 1));
@@ -18,18 +20,20 @@ const MODEL = Buffer.alloc(32, 2);
 const ids = [identityFromSeed(Buffer.alloc(32, 61)), identityFromSeed(Buffer.alloc(32, 62))];
 let clock = 1_800_000_000_000;
 
-function join(i: number, issuedAt = Math.floor(clock / 1000)): Record<string, unknown> {
-    const id = ids[i];
-    const cell = buildWorkerJoin({ proxy: PROXY, ed25519Key: id.ed25519.publicKey, x25519Key: id.x25519.publicKey, issuedAt, endpoint: `https://127.0.0.1:${9 + i}`, models: [MODEL] });
+function join(i: number | NodeIdentity, issuedAt = Math.floor(clock / 1000)): Record<string, unknown> {
+    const id = typeof i === 'number' ? ids[i] : i;
+    const cell = buildWorkerJoin({ proxy: PROXY, ed25519Key: id.ed25519.publicKey, x25519Key: id.x25519.publicKey, issuedAt, endpoint: `https://127.0.0.1:${typeof i === 'number' ? 9 + i : 8}`, models: [MODEL] });
     return { announcement: cell.toBoc().toString('base64'), signature: signCell(cell, id.ed25519.secretKey).toString('base64') };
 }
 
 const configured = (i: number): WorkerConfig => ({ name: `config-${i}`, endpoint: `https://127.0.0.1:${19 + i}`, ed25519Key: ids[i].ed25519.publicKey, modelHashes: new Set([MODEL.toString('hex')]), workerAccount: PROXY });
 
 /** Provider #i for worker i; `fail` makes the next check throw it. */
-function fakeChain(): { check: JoinCheck; fail?: Error } {
-    const c: { check: JoinCheck; fail?: Error } = {
+function fakeChain(): { check: JoinCheck; fail?: Error; checks: number } {
+    const c: { check: JoinCheck; fail?: Error; checks: number } = {
+        checks: 0,
         check: async (j) => {
+            c.checks += 1;
             if (c.fail) throw c.fail;
             const i = ids.findIndex((id) => id.ed25519.publicKey.equals(j.ed25519Key));
             return { provider: { address: new Address(0, Buffer.alloc(32, 10 + i)), seqno: BigInt(i) }, workerAccount: new Address(0, Buffer.alloc(32, 20 + i)) };
@@ -38,10 +42,10 @@ function fakeChain(): { check: JoinCheck; fail?: Error } {
     return c;
 }
 
-function setup(configWorkers: WorkerConfig[] = [], limits?: JoinLimits) {
+function setup(configWorkers: WorkerConfig[] = [], limits?: JoinLimits, registered?: RegisteredKeys) {
     const registry = new WorkerRegistry(configWorkers, tlsCredentials(identityFromSeed(Buffer.alloc(32, 60)).ed25519, 'cocoon-proxy'));
     const chain = fakeChain();
-    const admissions = new WorkerAdmissions({ proxy: PROXY, registry, check: (j) => chain.check(j), ttlMs: 10_000, configWorkers, limits, now: () => clock });
+    const admissions = new WorkerAdmissions({ proxy: PROXY, registry, check: (j) => chain.check(j), registered, ttlMs: 10_000, configWorkers, limits, now: () => clock });
     const names = () => registry.workers.map((w) => w.config.name).sort();
     return { registry, chain, admissions, names };
 }
@@ -174,6 +178,71 @@ describe('proxy/admissions.ts: join limits (anyone can sign a join with a fresh 
         registry.destroy();
     });
 
+    it('refuses a new key Root\u2019s registry does not list without a chain check or a check slot (403, Retry-After: the next read); one registered since is admitted after that read', async () => {
+        const listed = [ids[1].ed25519.publicKey];
+        let reads = 0;
+        const registered = new RegisteredKeys(
+            async () => {
+                reads += 1;
+                return [...listed];
+            },
+            { refreshMinMs: 30_000, now: () => clock },
+        );
+        const { admissions, chain, names, registry } = setup([], { perSourcePerMinute: 0, chainChecks: 1 }, registered);
+        const t = Math.floor(clock / 1000);
+        // A flood of joins from made-up keys while a listed newcomer holds the only check slot.
+        const fast = chain.check;
+        let release!: () => void;
+        chain.check = async (j) => {
+            await new Promise<void>((r) => (release = r));
+            return fast(j);
+        };
+        const legit = admissions.join(join(1, t));
+        while (!release) await new Promise((r) => setImmediate(r));
+        const checksBefore = chain.checks;
+        for (let i = 0; i < 50; i++) {
+            const e = await refusal(admissions.join(join(identityFromSeed(randomBytes(32)), t)));
+            expect(e).toMatchObject({ status: 403, code: 'not_eligible', retryAfterS: 30 });
+            expect(e.message).toMatch(/is not a Provider registered at Root \(registry read 0 s ago; .* in 30 s\)/);
+        }
+        expect(chain.checks).toBe(checksBefore); // no chain check, no slot taken
+        expect(reads).toBe(1); // one registry read for all of them
+        release();
+        await legit;
+        chain.check = fast;
+        // Worker 0's Provider registers now: refused until the list may be read again, then admitted.
+        listed.push(ids[0].ed25519.publicKey);
+        clock += 10_000;
+        expect(await refusal(admissions.join(join(0, t + 10)))).toMatchObject({ status: 403, retryAfterS: 20 });
+        clock += 20_000;
+        await admissions.join(join(0, t + 30));
+        expect(reads).toBe(2);
+        expect(names()).toEqual(['provider-0', 'provider-1']);
+        // Admitted workers join again without the registry being consulted.
+        clock += 60_000;
+        await admissions.join(join(0, t + 90));
+        expect(reads).toBe(2);
+        registry.destroy();
+    });
+
+    it('answers 503 with Retry-After when Root\u2019s registry cannot be read, and reads it again at the next join', async () => {
+        let fail = true;
+        const registered = new RegisteredKeys(
+            async () => {
+                if (fail) throw new Error('socket hang up');
+                return [ids[0].ed25519.publicKey];
+            },
+            { refreshMinMs: 30_000, now: () => clock },
+        );
+        const { admissions, names, registry } = setup([], undefined, registered);
+        const t = Math.floor(clock / 1000);
+        expect(await refusal(admissions.join(join(0, t)))).toMatchObject({ status: 503, code: 'chain_unavailable', retryAfterS: 5 });
+        fail = false;
+        await admissions.join(join(0, t + 1));
+        expect(names()).toEqual(['provider-0']);
+        registry.destroy();
+    });
+
     it('counts an IPv6 source by its /64 (rotating addresses within it rotates nothing), IPv4 and IPv4-mapped by the address', () => {
         expect(joinSource('2001:db8::1')).toBe('2001:db8:0:0::/64');
         expect(joinSource('2001:0db8:0000:0000:ffff:1:2:3')).toBe('2001:db8:0:0::/64');
@@ -182,5 +251,49 @@ describe('proxy/admissions.ts: join limits (anyone can sign a join with a fresh 
         expect(joinSource('::ffff:10.1.2.3')).toBe('10.1.2.3');
         expect(joinSource('10.1.2.3')).toBe('10.1.2.3');
         expect(joinSource(undefined)).toBe('unknown');
+    });
+});
+
+describe('proxy/registered-keys.ts: the keys of the Providers Root lists', () => {
+    const key = (n: number) => Buffer.alloc(32, n);
+
+    it('reads the registry once for joins that ask at once, and not again for a missing key before refreshMinMs', async () => {
+        let reads = 0;
+        let release!: () => void;
+        const keys = new RegisteredKeys(
+            async () => {
+                reads += 1;
+                await new Promise<void>((r) => (release = r));
+                return [key(1)];
+            },
+            { refreshMinMs: 30_000, now: () => clock },
+        );
+        const answers = Promise.all([keys.has(key(1)), keys.has(key(2)), keys.has(key(1))]);
+        while (!release) await new Promise((r) => setImmediate(r));
+        release();
+        expect(await answers).toEqual([true, false, true]);
+        expect(reads).toBe(1);
+        clock += 29_000;
+        expect(await keys.has(key(2))).toBe(false);
+        expect(keys.nextReadInS).toBe(1);
+        expect(reads).toBe(1);
+    });
+
+    it('throws when the registry cannot be read, keeps the keys it read before, and reads again at the next miss', async () => {
+        let fail = false;
+        const keys = new RegisteredKeys(
+            async () => {
+                if (fail) throw new Error('timeout');
+                return [key(1)];
+            },
+            { refreshMinMs: 1_000, now: () => clock },
+        );
+        expect(await keys.has(key(1))).toBe(true);
+        clock += 5_000;
+        fail = true;
+        await expect(keys.has(key(2))).rejects.toThrow('timeout');
+        expect(await keys.has(key(1))).toBe(true); // listed before: no read needed
+        fail = false;
+        expect(await keys.has(key(2))).toBe(false);
     });
 });

@@ -58,7 +58,9 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
                   a reverse proxy every join comes from its address: raise it, or limit there
   --join-checks N
                   chain checks at once for joins from keys not admitted now (default 8);
-                  more get 429 (a worker admitted now is never held by others' joins)
+                  more get 429 (a worker admitted now is never held by others' joins). A
+                  key no Provider registered at Root holds is refused before that, from
+                  Root's registry as read at most every 30 s
   --drain-seconds N
                   on SIGTERM/SIGINT: take no new connection and give requests in flight up
                   to N seconds to finish and be accounted (default 30; a second signal
@@ -181,9 +183,9 @@ runMain(async () => {
     let admit: ProxyServerOptions['admit'];
     if (args.switches.has('admit-workers')) {
         if (!escrows.chain) throw new Error('--admit-workers checks joining workers on chain: it needs --ton-v4');
-        const { chainJoinCheck, DEFAULT_JOIN_LIMITS } = await import('../proxy/admissions');
+        const { chainJoinChecks, DEFAULT_JOIN_LIMITS } = await import('../proxy/admissions');
         const limits = { perSourcePerMinute: intArg(args, 'join-rate', DEFAULT_JOIN_LIMITS.perSourcePerMinute, 0, 1_000_000), chainChecks: intArg(args, 'join-checks', DEFAULT_JOIN_LIMITS.chainChecks, 1, 10_000) };
-        admit = { check: chainJoinCheck(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000, limits };
+        admit = { ...chainJoinChecks(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000, limits };
     }
     const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit });
     let watch: ContractWatch | undefined;

@@ -100,6 +100,11 @@ export class ChainCheck {
         if (!(await this.reader.isContractDeployed(this.rootAddress))) throw new ChainRefusal(`Root ${this.rootAddress.toString()} is not deployed on this chain`);
     }
 
+    /** The Ed25519 keys of every Provider registered at Root (its `providers` map, one get-method call). */
+    async providerKeys(): Promise<Buffer[]> {
+        return (await this.root.getProviders()).values().map((r) => keyBytes(r.ed25519Key));
+    }
+
     /**
      * Throws unless `ed25519` (and `x25519`, when given) are the keys of an eligible Provider
      * registered at Root, which serves `modelHash` (when given) and Root allows that model.

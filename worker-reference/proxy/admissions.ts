@@ -25,6 +25,7 @@ import type { ChainCheck } from '../client/chain-check';
 import { parseWorkerJoin, verifyCellSignature, WorkerJoin } from '../../wrappers/payloads';
 import { ApiError, log } from '../common/http';
 import { RateBuckets } from '../common/rate-buckets';
+import { RegisteredKeys } from './registered-keys';
 import { ProviderRef, WorkerConfig } from './config';
 import { WorkerListChange, WorkerRegistry } from './registry';
 
@@ -45,6 +46,12 @@ export interface JoiningProvider {
 export type JoinCheck = (join: WorkerJoin) => Promise<JoiningProvider>;
 
 export class JoinRefused extends Error {}
+
+/** A failed chain check as the worker is answered: the chain said no (403), or it could not be read (503, try again). */
+function chainAnswer(e: unknown): ApiError {
+    if (e instanceof JoinRefused) return new ApiError(403, `not admitted: ${e.message}`, 'permission_error', 'not_eligible');
+    return new ApiError(503, `the chain could not be read to check this worker: ${e instanceof Error ? e.message : String(e)}`, 'server_error', 'chain_unavailable', null, BUSY_RETRY_S);
+}
 
 /** How many joins the proxy takes (cocoon-proxy --join-rate, --join-checks). */
 export interface JoinLimits {
@@ -93,6 +100,8 @@ export class WorkerAdmissions {
             proxy: Address;
             registry: WorkerRegistry;
             check: JoinCheck;
+            /** Keys of the Providers Root lists: a newcomer not among them is refused without a chain check. */
+            registered?: RegisteredKeys;
             ttlMs: number;
             configWorkers: WorkerConfig[];
             limits?: JoinLimits;
@@ -151,6 +160,18 @@ export class WorkerAdmissions {
         replayed();
         // The chain is read outside the queue: a slow API or a flood of joins from unknown keys holds up no one else's join.
         const newcomer = !this.admitted.has(key);
+        if (newcomer && this.o.registered && !(await this.registeredKey(join.ed25519Key))) {
+            // Retry-After: when the registry may be read again, so a Provider registered since is admitted then.
+            const nextReadS = this.o.registered.nextReadInS;
+            throw new ApiError(
+                403,
+                `not admitted: the worker key ${key} is not a Provider registered at Root (registry read ${this.o.registered.ageS ?? 0} s ago; a Provider registered since is listed at the next read, in ${nextReadS} s)`,
+                'permission_error',
+                'not_eligible',
+                null,
+                nextReadS,
+            );
+        }
         if (newcomer && this.newcomerChecks >= this.limits.chainChecks)
             throw new ApiError(429, `the proxy is checking ${this.newcomerChecks} other joins on chain; retry in ${BUSY_RETRY_S} s`, 'rate_limit_exceeded', 'joins_busy', null, BUSY_RETRY_S);
         if (newcomer) this.newcomerChecks++;
@@ -158,8 +179,7 @@ export class WorkerAdmissions {
         try {
             chain = await this.o.check(join);
         } catch (e) {
-            if (e instanceof JoinRefused) throw new ApiError(403, `not admitted: ${e.message}`, 'permission_error', 'not_eligible');
-            throw new ApiError(503, `the chain could not be read to check this worker: ${e instanceof Error ? e.message : String(e)}`, 'server_error', 'chain_unavailable', null, BUSY_RETRY_S);
+            throw chainAnswer(e);
         } finally {
             if (newcomer) this.newcomerChecks--;
         }
@@ -193,6 +213,14 @@ export class WorkerAdmissions {
                 healthy: state?.healthy ?? false,
             };
         });
+    }
+
+    private async registeredKey(key: Buffer): Promise<boolean> {
+        try {
+            return await (this.o.registered as RegisteredKeys).has(key);
+        } catch (e) {
+            throw chainAnswer(e);
+        }
     }
 
     /** Drops workers whose last join is older than the TTL; returns their names. */
@@ -275,33 +303,41 @@ function workerEndpoint(endpoint: string): string {
     return `https://${url.host}`;
 }
 
+/** How often at most the registry of Provider keys is read for a key it did not list. */
+export const REGISTRY_REFRESH_MIN_MS = 30_000;
+
 /**
- * The JoinCheck of `proxy` reading the chain through `reader`: ChainCheck.provider for every
- * model named, at the Proxy contract's Root (read at the first join, so the proxy may start
- * before its registration lands), a refusal becoming JoinRefused; then the WorkerAccount this
- * proxy pays for the worker, that of its Provider's owner.
+ * The join checks of `proxy` reading the chain through `reader`, at the Proxy contract's Root
+ * (read at the first join, so the proxy may start before its registration lands):
+ * - `registered`: the keys of every Provider Root lists (RegisteredKeys), so a join from a key
+ *   no Provider holds is refused without a chain check of its own;
+ * - `check`: ChainCheck.provider for every model named, a refusal becoming JoinRefused; then
+ *   the WorkerAccount this proxy pays for the worker, that of its Provider's owner.
  */
-export function chainJoinCheck(proxy: Address, reader: ContractReader): JoinCheck {
+export function chainJoinChecks(proxy: Address, reader: ContractReader, o: { refreshMinMs?: number } = {}): { check: JoinCheck; registered: RegisteredKeys } {
     let chainCheck: Promise<ChainCheck> | undefined;
     const atRoot = async () => {
         const [{ ChainCheck: Check }, { Proxy }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/Proxy')]);
         if (!(await reader.isContractDeployed(proxy))) throw new JoinRefused(`this proxy's contract ${proxy.toString()} is not deployed yet`);
         return new Check(reader, await reader.open(Proxy.fromAddress(proxy)).getRoot());
     };
-    return async (join) => {
-        const [{ ChainRefusal }, { workerAccountFor }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/WorkerAccount')]);
+    const chain = async (): Promise<ChainCheck> => {
         chainCheck ??= atRoot();
-        let chain;
         try {
-            chain = await chainCheck;
+            return await chainCheck;
         } catch (e) {
             chainCheck = undefined; // read again at the next join
             throw e;
         }
+    };
+    const registered = new RegisteredKeys(async () => (await chain()).providerKeys(), { refreshMinMs: o.refreshMinMs ?? REGISTRY_REFRESH_MIN_MS });
+    const check: JoinCheck = async (join) => {
+        const [{ ChainRefusal }, { workerAccountFor }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/WorkerAccount')]);
+        const c = await chain();
         try {
             const keys = { ed25519: join.ed25519Key, x25519: join.x25519Key };
-            const p = await chain.provider({ ...keys, modelHash: join.models[0] });
-            for (const modelHash of join.models.slice(1)) await chain.provider({ ...keys, modelHash });
+            const p = await c.provider({ ...keys, modelHash: join.models[0] });
+            for (const modelHash of join.models.slice(1)) await c.provider({ ...keys, modelHash });
             if (!p.owner) throw new ChainRefusal(`Provider #${p.seqno} has no owner to pay`);
             return { provider: { address: p.address, seqno: p.seqno }, workerAccount: (await workerAccountFor(proxy, p.address, p.owner)).address };
         } catch (e) {
@@ -309,4 +345,5 @@ export function chainJoinCheck(proxy: Address, reader: ContractReader): JoinChec
             throw e;
         }
     };
+    return { check, registered };
 }

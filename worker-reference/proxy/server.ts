@@ -36,6 +36,7 @@ import { ProxyMetrics } from './metrics';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerConfig } from './config';
 import { JoinCheck, JoinLimits, joinSource, WorkerAdmissions } from './admissions';
+import { RegisteredKeys } from './registered-keys';
 import { requestModule, WorkerListChange, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
 import { SseParser } from './sse';
@@ -67,7 +68,7 @@ export interface ProxyServerOptions {
     /** Serve clients over HTTPS with this key and certificate (PEM) instead of plain HTTP. */
     tls?: { key: string; cert: string };
     /** Admit workers that join (POST /v1/workers/join), checked by `check`, for `ttlMs` after each join. */
-    admit?: { check: JoinCheck; ttlMs: number; limits?: JoinLimits };
+    admit?: { check: JoinCheck; registered?: RegisteredKeys; ttlMs: number; limits?: JoinLimits };
 }
 
 /** A worker that answered with a retryable failure before sending anything. */
@@ -111,7 +112,7 @@ export class ProxyServer {
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
         this.metrics = new ProxyMetrics(this.registry, o.ledger);
         if (o.admit)
-            this.admissions = new WorkerAdmissions({ proxy: o.config.proxyAddress, registry: this.registry, check: o.admit.check, ttlMs: o.admit.ttlMs, limits: o.admit.limits, configWorkers: o.config.workers, now: o.now });
+            this.admissions = new WorkerAdmissions({ proxy: o.config.proxyAddress, registry: this.registry, check: o.admit.check, registered: o.admit.registered, ttlMs: o.admit.ttlMs, limits: o.admit.limits, configWorkers: o.config.workers, now: o.now });
         const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
             this.metrics.count(req, res);
             this.route(req, res).catch((e: unknown) => {
