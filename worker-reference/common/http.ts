@@ -16,13 +16,23 @@ export class ApiError extends Error {
         readonly type: string = 'invalid_request_error',
         readonly code: string | null = null,
         readonly param: string | null = null,
-        /** Seconds the client should wait before trying again (sent as Retry-After, which the openai client honours). */
-        readonly retryAfterS?: number,
-        /** More response headers (e.g. the worker's x-cocoon-request-id-floor). */
-        readonly headers: Record<string, string> = {},
+        more: ApiErrorExtras = {},
     ) {
         super(message);
+        this.retryAfterS = more.retryAfterS;
+        this.headers = more.headers ?? {};
     }
+
+    /** Seconds the client should wait before trying again (sent as Retry-After, which the openai client honours). */
+    readonly retryAfterS?: number;
+    /** More response headers (e.g. the worker's x-cocoon-request-id-floor). */
+    readonly headers: Record<string, string>;
+}
+
+/** What an ApiError may add to its response besides the OpenAI error body. */
+export interface ApiErrorExtras {
+    retryAfterS?: number;
+    headers?: Record<string, string>;
 }
 
 export interface OpenAiErrorBody {

@@ -50,7 +50,7 @@ export class JoinRefused extends Error {}
 /** A failed chain check as the worker is answered: the chain said no (403), or it could not be read (503, try again). */
 function chainAnswer(e: unknown): ApiError {
     if (e instanceof JoinRefused) return new ApiError(403, `not admitted: ${e.message}`, 'permission_error', 'not_eligible');
-    return new ApiError(503, `the chain could not be read to check this worker: ${e instanceof Error ? e.message : String(e)}`, 'server_error', 'chain_unavailable', null, BUSY_RETRY_S);
+    return new ApiError(503, `the chain could not be read to check this worker: ${e instanceof Error ? e.message : String(e)}`, 'server_error', 'chain_unavailable', null, { retryAfterS: BUSY_RETRY_S });
 }
 
 /** How many joins the proxy takes (cocoon-proxy --join-rate, --join-checks). */
@@ -143,7 +143,7 @@ export class WorkerAdmissions {
     async join(body: Record<string, unknown>, source = 'unknown'): Promise<JoinAnswer> {
         const wait = this.perSource?.take(source) ?? 0;
         if (wait > 0)
-            throw new ApiError(429, `too many joins from ${source}: at most ${this.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'join_rate_limited', null, wait);
+            throw new ApiError(429, `too many joins from ${source}: at most ${this.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'join_rate_limited', null, { retryAfterS: wait });
         const { join } = readJoin(body);
         const nowS = Math.floor(this.now() / 1000);
         const key = join.ed25519Key.toString('hex');
@@ -169,11 +169,11 @@ export class WorkerAdmissions {
                 'permission_error',
                 'not_eligible',
                 null,
-                nextReadS,
+                { retryAfterS: nextReadS },
             );
         }
         if (newcomer && this.newcomerChecks >= this.limits.chainChecks)
-            throw new ApiError(429, `the proxy is checking ${this.newcomerChecks} other joins on chain; retry in ${BUSY_RETRY_S} s`, 'rate_limit_exceeded', 'joins_busy', null, BUSY_RETRY_S);
+            throw new ApiError(429, `the proxy is checking ${this.newcomerChecks} other joins on chain; retry in ${BUSY_RETRY_S} s`, 'rate_limit_exceeded', 'joins_busy', null, { retryAfterS: BUSY_RETRY_S });
         if (newcomer) this.newcomerChecks++;
         let chain: JoiningProvider;
         try {

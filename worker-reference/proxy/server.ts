@@ -407,7 +407,7 @@ export class ProxyServer {
             if (!this.registry.knowsModel(model)) throw new ApiError(404, `The model \`${model}\` is not served by any worker of this proxy`, 'invalid_request_error', 'model_not_found', 'model');
             // Every worker tried was full: a rate limit (clients back off and retry), not an outage.
             if (busy > 0 && busy === tried.size)
-                throw new ApiError(429, `every worker serving \`${model}\` that was tried (${busy}) is at capacity; retry shortly`, 'rate_limit_exceeded', 'workers_busy', null, 1);
+                throw new ApiError(429, `every worker serving \`${model}\` that was tried (${busy}) is at capacity; retry shortly`, 'rate_limit_exceeded', 'workers_busy', null, { retryAfterS: 1 });
             throw new ApiError(503, `no healthy worker could serve \`${model}\` right now; retry later`, 'server_error', 'no_worker_available');
         } finally {
             release();

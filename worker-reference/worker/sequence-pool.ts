@@ -39,7 +39,7 @@ export class SequencePool<T, S extends PooledSequence<T>> {
         if (this.free.length > 0) return Promise.resolve(this.takeBest(tokens));
         if (this.waiting.length >= this.maxQueue)
             return Promise.reject(
-                new ApiError(429, `worker is at capacity: ${this.capacity} requests running and ${this.waiting.length} queued (queue limit ${this.maxQueue}); retry later`, 'rate_limit_exceeded', 'worker_busy', null, 1),
+                new ApiError(429, `worker is at capacity: ${this.capacity} requests running and ${this.waiting.length} queued (queue limit ${this.maxQueue}); retry later`, 'rate_limit_exceeded', 'worker_busy', null, { retryAfterS: 1 }),
             );
         return new Promise<S>((resolve, reject) => {
             const w: Waiter<S, T> = { tokens, resolve, reject };

@@ -205,7 +205,7 @@ export class WorkerServer {
             const floor = this.o.requestIds.floorOf(proxy);
             // Ids this worker reserved before a restart (or long passed): the proxy skips past them and asks again.
             if (requestId < floor)
-                throw new ApiError(409, `request id ${requestId} is below ${floor}, under which this worker may have answered this proxy before (ids are reserved in blocks across restarts): use an id of at least ${floor}`, 'invalid_request_error', 'request_id_below_floor', null, undefined, { [HEADER_REQUEST_ID_FLOOR]: floor.toString() });
+                throw new ApiError(409, `request id ${requestId} is below ${floor}, under which this worker may have answered this proxy before (ids are reserved in blocks across restarts): use an id of at least ${floor}`, 'invalid_request_error', 'request_id_below_floor', null, { headers: { [HEADER_REQUEST_ID_FLOOR]: floor.toString() } });
             throw new ApiError(409, `request id ${requestId} was already used by this proxy`, 'invalid_request_error', 'duplicate_request_id');
         }
         return { proxy, requestId, durable };
