@@ -78,6 +78,12 @@ function summary(): string {
             out.push(
                 `Proxy added latency (1-token requests): p50 ${String(get(run, 'proxy_added_latency_ms.added_p50'))} ms, p95 ${String(get(run, 'proxy_added_latency_ms.added_p95'))} ms; with the TLS link p50 ${String(get(run, 'proxy_added_latency_ms.tls_link_added_p50'))} ms, p95 ${String(get(run, 'proxy_added_latency_ms.tls_link_added_p95'))} ms; a bare Node.js relay on the same machine adds p50 ${String(get(run, 'proxy_added_latency_ms.bare_relay_added_p50'))} ms. RSS MB: ${JSON.stringify(run.rss_mb)}.`,
             );
+            const cpu = get(run, 'proxy_added_latency_ms.cpu_ms_per_request') as Json | undefined;
+            if (cpu && typeof cpu === 'object')
+                out.push(
+                    '',
+                    `CPU per 1-token request (all threads of each process): proxy ${String(cpu.proxy)} ms, proxy with the TLS link ${String(cpu.proxy_tls_link)} ms, bare relay ${String(cpu.bare_relay)} ms, the worker answering straight ${String(cpu.worker_direct)} ms.`,
+                );
             const gpu = run.gpu as Json | undefined;
             if (gpu) out.push('', `GPU: ${JSON.stringify(gpu)}`);
         }

@@ -78,6 +78,13 @@ function rssMb(pid: number): number {
     return m ? r2(Number(m[1]) / 1024) : 0;
 }
 
+/** CPU time a process has used so far, all its threads (Linux: the first field of each thread's schedstat under /proc/PID/task, ns on CPU). */
+function cpuMs(pid: number): number {
+    let ns = 0;
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e6;
+}
+
 const agent = new http.Agent({ keepAlive: true });
 
 /**
@@ -267,12 +274,19 @@ async function benchModel(model: string, generated: string | false, dir: string)
             [viaRelay, relay.url, {}],
         ];
         const orders = balancedOrders(latencyPaths.length);
+        // CPU the proxies and the relay use over the phase, per request they relayed: their own
+        // work, apart from the machine's scheduling (which the wall-clock figures include).
+        const relays = { proxy: proxy.proc.pid as number, proxy_tls_link: proxyTls.proc.pid as number, bare_relay: relay.proc.pid as number, worker_direct: direct.proc.pid as number };
+        const cpuBefore = Object.fromEntries(Object.entries(relays).map(([k, pid]) => [k, cpuMs(pid)]));
+        let perPath = 0;
         for (let b = 0; b * LATENCY_BLOCK < LATENCY_SAMPLES; b++)
             for (const k of orders[b % orders.length]) {
                 const [samples, url, headers] = latencyPaths[k];
                 await minimalRequest(url, headers);
                 for (let i = 0; i < LATENCY_BLOCK; i++) samples.push(await minimalRequest(url, headers));
+                if (k === 0) perPath += LATENCY_BLOCK + 1;
             }
+        const cpuPerRequest = Object.fromEntries(Object.entries(relays).map(([k, pid]) => [k, r2((cpuMs(pid) - cpuBefore[k]) / perPath)]));
         const benchRss = rssMb(process.pid);
         const raw = summarize(rawRows);
         const api = summarize(workerRows);
@@ -307,6 +321,8 @@ async function benchModel(model: string, generated: string | false, dir: string)
                 tls_link_added_p95: r2(pct(viaTls, 95) - pct(straight, 95)),
                 bare_relay_added_p50: r2(pct(viaRelay, 50) - pct(straight, 50)),
                 bare_relay_added_p95: r2(pct(viaRelay, 95) - pct(straight, 95)),
+                /** CPU ms per request of each process over this phase (every path sent as many): the proxies' and the relay's own work, and the worker's answering straight */
+                cpu_ms_per_request: cpuPerRequest,
             },
             rss_mb: { bench_process_with_raw_model: benchRss, worker: rssMb(direct.proc.pid as number), proxy: rssMb(proxy.proc.pid as number), proxy_tls_link: rssMb(proxyTls.proc.pid as number) },
         };
