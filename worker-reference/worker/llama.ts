@@ -48,9 +48,17 @@ export async function openLlama(choice: GpuChoice, cpuThreads: number): Promise<
         const llama = await lib.getLlama({ gpu: 'cuda', build: 'never', logLevel });
         return { llama, backend: 'cuda', reason: `--gpu ${choice}: CUDA binary loaded` };
     } catch (e) {
-        const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+        const why = cudaProblem(e);
         if (choice === 'cuda') throw new Error(`--gpu cuda: the CUDA build of llama.cpp could not be loaded (${why})`);
         const llama = await lib.getLlama({ gpu: false, build: 'never', maxThreads: cpuThreads, logLevel });
         return { llama, backend: 'cpu', reason: `--gpu auto: CUDA unavailable (${why}); using CPU` };
     }
+}
+
+/** Why the CUDA build did not load, in words an operator can act on. */
+function cudaProblem(e: unknown): string {
+    const first = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    if (e instanceof Error && (e.name === 'NoBinaryFoundError' || first === 'NoBinaryFoundError'))
+        return 'NoBinaryFoundError: no prebuilt CUDA binary works on this machine; it needs an NVIDIA GPU with its driver and the CUDA 13 runtime libraries (CUDA 12 through @node-llama-cpp/linux-x64-cuda-ext)';
+    return first;
 }
