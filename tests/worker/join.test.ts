@@ -60,8 +60,8 @@ function joinsTo(url: string | string[], everyMs: number): ProxyJoins {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('worker/join.ts: when a proxy refuses a join', () => {
-    it('joins again after the Retry-After of a 429 or 503 when that is before the next round', async () => {
-        const proxy = await fakeProxy([{ status: 429, retryAfter: '1' }, { status: 503, retryAfter: '1' }, { status: 200 }]);
+    it('joins again after the Retry-After of a 429, a 503 or a 403 (key not in the registry the proxy read last) when that is before the next round', async () => {
+        const proxy = await fakeProxy([{ status: 429, retryAfter: '1' }, { status: 503, retryAfter: '1' }, { status: 403, retryAfter: '1' }, { status: 200 }]);
         const joins = joinsTo(proxy.url, 60_000);
         try {
             const [first] = await joins.start();
@@ -71,10 +71,9 @@ describe('worker/join.ts: when a proxy refuses a join', () => {
                 if (Date.now() - t0 > 10_000) throw new Error('never joined after the Retry-After');
                 await sleep(50);
             }
-            expect(proxy.joins).toHaveLength(3);
+            expect(proxy.joins).toHaveLength(4);
             // Retry-After 1: between 1 and 1.5 s later (spread at random so refused workers come back apart).
-            expect(proxy.joins[1] - proxy.joins[0]).toBeGreaterThanOrEqual(950);
-            expect(proxy.joins[2] - proxy.joins[1]).toBeGreaterThanOrEqual(950);
+            for (let i = 1; i < 4; i++) expect(proxy.joins[i] - proxy.joins[i - 1]).toBeGreaterThanOrEqual(950);
         } finally {
             joins.stop();
             proxy.close();

@@ -36,7 +36,7 @@ interface Target {
     last?: string;
     /** The last join was admitted. */
     joined: boolean;
-    /** A join sooner than the next round, when the proxy said when to try again (429, 503 with Retry-After). */
+    /** A join sooner than the next round, when the proxy said when to try again (Retry-After on a 429, a 503, or a 403 from a registry read before the Provider registered). */
     retry?: NodeJS.Timeout;
     /** `issuedAt` of the last join sent to this proxy: each is newer than the last, per proxy. */
     lastIssued: number;
