@@ -10,7 +10,7 @@ import { identityFromSeed, NodeIdentity } from '../../worker-reference/crypto/ke
 import { tlsCredentials } from '../../worker-reference/crypto/tls-link';
 import { JoinCheck, JoinLimits, JoinRefused, joinSource, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
 import { WorkerConfig } from '../../worker-reference/proxy/config';
-import { RegisteredKeys } from '../../worker-reference/proxy/registered-keys';
+import { FAILED_READ_PAUSE_MS, RegisteredKeys } from '../../worker-reference/proxy/registered-keys';
 import { WorkerRegistry } from '../../worker-reference/proxy/registry';
 import { randomBytes } from 'node:crypto';
 import { buildWorkerJoin, signCell } from '../../wrappers/payloads';
@@ -225,7 +225,7 @@ describe('proxy/admissions.ts: join limits (anyone can sign a join with a fresh 
         registry.destroy();
     });
 
-    it('answers 503 with Retry-After when Root\u2019s registry cannot be read, and reads it again at the next join', async () => {
+    it('answers 503 with Retry-After when Root\u2019s registry cannot be read, and reads it again at a join after the pause', async () => {
         let fail = true;
         const registered = new RegisteredKeys(
             async () => {
@@ -238,7 +238,9 @@ describe('proxy/admissions.ts: join limits (anyone can sign a join with a fresh 
         const t = Math.floor(clock / 1000);
         expect(await refusal(admissions.join(join(0, t)))).toMatchObject({ status: 503, code: 'chain_unavailable', retryAfterS: 5 });
         fail = false;
-        await admissions.join(join(0, t + 1));
+        expect(await refusal(admissions.join(join(0, t + 1)))).toMatchObject({ status: 503 }); // within the pause: no read
+        clock += FAILED_READ_PAUSE_MS;
+        await admissions.join(join(0, t + 6));
         expect(names()).toEqual(['provider-0']);
         registry.destroy();
     });
@@ -279,10 +281,12 @@ describe('proxy/registered-keys.ts: the keys of the Providers Root lists', () =>
         expect(reads).toBe(1);
     });
 
-    it('throws when the registry cannot be read, keeps the keys it read before, and reads again at the next miss', async () => {
+    it('throws when the registry cannot be read, keeps the keys it read before, answers that failure for FAILED_READ_PAUSE_MS, then reads again', async () => {
         let fail = false;
+        let reads = 0;
         const keys = new RegisteredKeys(
             async () => {
+                reads += 1;
                 if (fail) throw new Error('timeout');
                 return [key(1)];
             },
@@ -294,6 +298,11 @@ describe('proxy/registered-keys.ts: the keys of the Providers Root lists', () =>
         await expect(keys.has(key(2))).rejects.toThrow('timeout');
         expect(await keys.has(key(1))).toBe(true); // listed before: no read needed
         fail = false;
+        // A flood of misses during the outage makes no more reads until the pause is over.
+        for (let i = 0; i < 20; i++) await expect(keys.has(key(2))).rejects.toThrow('timeout');
+        expect(reads).toBe(2);
+        clock += FAILED_READ_PAUSE_MS;
         expect(await keys.has(key(2))).toBe(false);
+        expect(reads).toBe(3);
     });
 });

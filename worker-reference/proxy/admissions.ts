@@ -314,7 +314,7 @@ export const REGISTRY_REFRESH_MIN_MS = 30_000;
  * - `check`: ChainCheck.provider for every model named, a refusal becoming JoinRefused; then
  *   the WorkerAccount this proxy pays for the worker, that of its Provider's owner.
  */
-export function chainJoinChecks(proxy: Address, reader: ContractReader, o: { refreshMinMs?: number } = {}): { check: JoinCheck; registered: RegisteredKeys } {
+export function chainJoinChecks(proxy: Address, reader: ContractReader): { check: JoinCheck; registered: RegisteredKeys } {
     let chainCheck: Promise<ChainCheck> | undefined;
     const atRoot = async () => {
         const [{ ChainCheck: Check }, { Proxy }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/Proxy')]);
@@ -330,7 +330,7 @@ export function chainJoinChecks(proxy: Address, reader: ContractReader, o: { ref
             throw e;
         }
     };
-    const registered = new RegisteredKeys(async () => (await chain()).providerKeys(), { refreshMinMs: o.refreshMinMs ?? REGISTRY_REFRESH_MIN_MS });
+    const registered = new RegisteredKeys(async () => (await chain()).providerKeys(), { refreshMinMs: REGISTRY_REFRESH_MIN_MS });
     const check: JoinCheck = async (join) => {
         const [{ ChainRefusal }, { workerAccountFor }] = await Promise.all([import('../client/chain-check'), import('../../wrappers/WorkerAccount')]);
         const c = await chain();

@@ -9,12 +9,18 @@
  * A key missing from a list younger than `refreshMinMs` is refused at once; otherwise the list
  * is read again first (one read at a time, shared by every join waiting on it). A Provider
  * registered after the last read is listed at the next one: the proxy's refusal says when
- * (Retry-After), and the worker joins again then.
+ * (Retry-After), and the worker joins again then. A read that fails is answered with its
+ * error for FAILED_READ_PAUSE_MS before the registry is read again.
  */
+/** After a failed read of the registry, how long its error is answered before reading again. */
+export const FAILED_READ_PAUSE_MS = 5_000;
+
 export class RegisteredKeys {
     private keys?: Set<string>;
     private readAt = 0;
     private reading?: Promise<void>;
+    /** The last read's failure and when it began: repeated for FAILED_READ_PAUSE_MS instead of reading again (a flood during a chain outage makes no more reads). */
+    private failed?: { at: number; error: unknown };
     private readonly now: () => number;
     /** Reads of the registry made so far (chain reads, in production). */
     reads = 0;
@@ -47,6 +53,7 @@ export class RegisteredKeys {
     }
 
     private refresh(): Promise<void> {
+        if (this.failed && this.now() - this.failed.at < FAILED_READ_PAUSE_MS) return Promise.reject(this.failed.error);
         this.reading ??= (async () => {
             const startedAt = this.now();
             try {
@@ -54,6 +61,10 @@ export class RegisteredKeys {
                 const keys = await this.read();
                 this.keys = new Set(keys.map((k) => k.toString('hex')));
                 this.readAt = startedAt;
+                this.failed = undefined;
+            } catch (e) {
+                this.failed = { at: startedAt, error: e };
+                throw e;
             } finally {
                 this.reading = undefined;
             }
