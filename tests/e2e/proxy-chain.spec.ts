@@ -4,6 +4,7 @@
  * Here the API is served from the sandbox chain (tests/helpers/ton-v4-api.ts); the client
  * opens its escrow with the ops function, a fake honest worker answers.
  */
+import { randomBytes } from 'node:crypto';
 import '@ton/test-utils';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -59,7 +60,7 @@ beforeAll(async () => {
     access = await openEscrow(client, { proxy: p.proxy.address, deposit: toNano('20'), stake: toNano('1') });
     api = await startTonV4Api(p.chain);
     worker = await startFakeWorker({ key: ed25519FromSeed(Buffer.alloc(32, 31)), modelId: 'm', modelHash: MODEL_HASH });
-    proxy = await spawnCli('cocoon-proxy.js', ['--config', writeConfig('proxy.json', { escrowCacheMs: 60_000 }), '--port', '0', '--ton-v4', api.url]);
+    proxy = await spawnCli('cocoon-proxy.js', ['--config', writeConfig('proxy.json', { escrowCacheMs: 60_000 }), '--port', '0', '--ton-v4', api.url, '--escrow-rate', '6']);
 });
 
 afterAll(async () => {
@@ -147,6 +148,18 @@ describe('cocoon-proxy --ton-v4: escrows read from the chain', () => {
 });
 
 describe('cocoon-proxy --ton-v4: refused at start, with the reason', () => {
+    it('limits requests naming escrows it has not read to --escrow-rate a minute per source (429 with Retry-After); the known client goes on', async () => {
+        let limited: Awaited<ReturnType<typeof ask>> | undefined;
+        for (let i = 0; i < 8 && !limited; i++) {
+            const r = await ask(formatEscrowApiKey(new Address(0, randomBytes(32)), generateEscrowSecret()));
+            if (r.status === 429) limited = r;
+            else expect(r.status).toBe(402);
+        }
+        expect(limited?.json.error).toMatchObject({ type: 'rate_limit_exceeded', code: 'escrow_rate_limited', message: expect.stringMatching(/at most 6 a minute/) });
+        expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect((await ask(access.apiKey)).status).toBe(200);
+    });
+
     it('a Proxy contract that is not on the chain, escrows in the config too, an API that cannot be read', async () => {
         const elsewhere = writeConfig('elsewhere.json', { proxyAddress: new Address(0, Buffer.alloc(32, 7)).toString() });
         const notDeployed = await runCli('cocoon-proxy.js', ['--config', elsewhere, '--port', '0', '--ton-v4', api.url]);

@@ -8,7 +8,8 @@ import { Address } from '@ton/core';
 import { ApiError } from '../../worker-reference/common/http';
 import { identityFromSeed, NodeIdentity } from '../../worker-reference/crypto/keys';
 import { tlsCredentials } from '../../worker-reference/crypto/tls-link';
-import { JoinCheck, JoinLimits, JoinRefused, joinSource, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
+import { JoinCheck, JoinLimits, JoinRefused, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
+import { sourceOf } from '../../worker-reference/proxy/chain-read-limits';
 import { WorkerConfig } from '../../worker-reference/proxy/config';
 import { FAILED_READ_PAUSE_MS, RegisteredKeys } from '../../worker-reference/proxy/registered-keys';
 import { WorkerRegistry } from '../../worker-reference/proxy/registry';
@@ -246,13 +247,13 @@ describe('proxy/admissions.ts: join limits (anyone can sign a join with a fresh 
     });
 
     it('counts an IPv6 source by its /64 (rotating addresses within it rotates nothing), IPv4 and IPv4-mapped by the address', () => {
-        expect(joinSource('2001:db8::1')).toBe('2001:db8:0:0::/64');
-        expect(joinSource('2001:0db8:0000:0000:ffff:1:2:3')).toBe('2001:db8:0:0::/64');
-        expect(joinSource('2001:db8:0:42::7')).toBe('2001:db8:0:42::/64');
-        expect(joinSource('::1')).toBe('0:0:0:0::/64');
-        expect(joinSource('::ffff:10.1.2.3')).toBe('10.1.2.3');
-        expect(joinSource('10.1.2.3')).toBe('10.1.2.3');
-        expect(joinSource(undefined)).toBe('unknown');
+        expect(sourceOf('2001:db8::1')).toBe('2001:db8:0:0::/64');
+        expect(sourceOf('2001:0db8:0000:0000:ffff:1:2:3')).toBe('2001:db8:0:0::/64');
+        expect(sourceOf('2001:db8:0:42::7')).toBe('2001:db8:0:42::/64');
+        expect(sourceOf('::1')).toBe('0:0:0:0::/64');
+        expect(sourceOf('::ffff:10.1.2.3')).toBe('10.1.2.3');
+        expect(sourceOf('10.1.2.3')).toBe('10.1.2.3');
+        expect(sourceOf(undefined)).toBe('unknown');
     });
 });
 

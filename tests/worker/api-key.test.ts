@@ -1,5 +1,6 @@
 /** In-process tests of the API key (escrow address + secret) and the router's escrow cache. */
 import * as crypto from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Address } from '@ton/core';
 import {
     ApiKeyFormatError,
@@ -135,10 +136,11 @@ describe('EscrowCache (the router reads escrows briefly cached)', () => {
         expect(r.reads).toBe(1);
     });
 
-    it('keeps at most maxEntries, dropping the oldest', async () => {
+    it('keeps at most maxEntries escrows, dropping the oldest', async () => {
         const r = new CountingReader();
         const cache = new EscrowCache(r, { ttlMs: 60_000, refreshMinMs: 0, maxEntries: 2 });
         const a = (n: number) => new Address(0, Buffer.alloc(32, n));
+        for (const n of [1, 2, 3]) r.inner.set(a(n), stateWith(5n));
         await cache.get(a(1));
         await cache.get(a(2));
         await cache.get(a(3)); // drops a(1)
@@ -148,6 +150,26 @@ describe('EscrowCache (the router reads escrows briefly cached)', () => {
         expect(r.reads).toBe(3);
         await cache.get(a(1));
         expect(r.reads).toBe(4);
+    });
+
+    it('keeps addresses with no escrow apart: made-up ones never push out escrows it read, nor count as known', async () => {
+        const r = new CountingReader();
+        const cache = new EscrowCache(r, { ttlMs: 60_000, refreshMinMs: 0, maxEntries: 2 });
+        const a = (n: number) => new Address(0, Buffer.alloc(32, n));
+        for (const n of [1, 2]) r.inner.set(a(n), stateWith(5n));
+        await cache.get(a(1));
+        await cache.get(a(2));
+        for (let i = 0; i < 50; i++) expect(await cache.get(new Address(0, randomBytes(32)))).toBeNull();
+        expect(cache.known(a(1)) && cache.known(a(2))).toBe(true);
+        const reads = r.reads;
+        await cache.get(a(1));
+        await cache.get(a(2));
+        expect(r.reads).toBe(reads);
+        const absent = new Address(0, Buffer.alloc(32, 9));
+        expect(await cache.get(absent)).toBeNull();
+        expect(cache.known(absent)).toBe(false);
+        expect(await cache.get(absent)).toBeNull(); // served from the cache of absent addresses
+        expect(r.reads).toBe(reads + 1);
     });
 
     it('lets a failed read through to the caller and does not cache it', async () => {

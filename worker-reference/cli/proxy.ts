@@ -13,10 +13,10 @@ import type { Prices } from '../proxy/tokens';
 import { EscrowReader, InMemoryEscrowReader } from '../proxy/escrow';
 import { Ledger } from '../proxy/ledger';
 import type { ContractReader } from '../../ops/escrow-reader';
-import { ProxyServer, ProxyServerOptions } from '../proxy/server';
+import { DEFAULT_ESCROW_LIMITS, ProxyServer, ProxyServerOptions } from '../proxy/server';
 import { ContractWatch } from '../proxy/contract-watch';
 
-const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL [--admit-workers]] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
+const HELP = `Usage: cocoon-proxy --config FILE --port N [--host H] [--ton-v4 URL [--escrow-rate N] [--escrow-reads N] [--admit-workers]] [--tls | --tls-cert FILE --tls-key FILE] [--drain-seconds N]
 
 The reference proxy router: forwards OpenAI-style chat completions to its workers (chosen by
 model, health and load; retried on another worker when one fails), checks every work
@@ -46,6 +46,13 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
                   https://testnet-v4.tonhubapi.com, https://mainnet-v4.tonhubapi.com, or
                   your own node's v4 server); the Proxy contract (proxyAddress) must be
                   deployed there. Without it escrows come from the config's "escrows".
+  --escrow-rate N
+                  requests a minute from one source address naming an escrow the proxy has
+                  not seen (each costs a chain read; default 60, 0: no limit); more get 429
+                  with Retry-After. Clients whose escrow the proxy has read are not counted
+  --escrow-reads N
+                  chain reads at once of escrows the proxy has not seen (default 16); more
+                  get 429. Both apply with --ton-v4
   --admit-workers
                   workers may join at POST /v1/workers/join (cocoon-worker --join): a join
                   signed by the worker's enclave key is admitted when the chain (--ton-v4)
@@ -187,7 +194,10 @@ runMain(async () => {
         const limits = { perSourcePerMinute: intArg(args, 'join-rate', DEFAULT_JOIN_LIMITS.perSourcePerMinute, 0, 1_000_000), chainChecks: intArg(args, 'join-checks', DEFAULT_JOIN_LIMITS.chainChecks, 1, 10_000) };
         admit = { ...chainJoinChecks(config.proxyAddress, escrows.chain), ttlMs: joinTtl * 1000, limits };
     }
-    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit });
+    const escrowLimits = escrows.chain
+        ? { perSourcePerMinute: intArg(args, 'escrow-rate', DEFAULT_ESCROW_LIMITS.perSourcePerMinute, 0, 1_000_000), atOnce: intArg(args, 'escrow-reads', DEFAULT_ESCROW_LIMITS.atOnce, 1, 10_000) }
+        : undefined;
+    const server = new ProxyServer({ config, signer: new Ed25519Signer(identity.ed25519), escrows: escrows.reader, ledger, tls: tls?.credentials, admit, escrowLimits });
     let watch: ContractWatch | undefined;
     if (escrows.chain) {
         const [{ Proxy, ProxyState }, { Root }] = await Promise.all([import('../../wrappers/Proxy'), import('../../wrappers/Root')]);

@@ -18,13 +18,12 @@
  * one else's flood at the second limit: its next join is how it stays listed. Both answer 429
  * with Retry-After.
  */
-import { isIPv6 } from 'node:net';
 import { Address, Cell } from '@ton/core';
 import type { ContractReader } from '../../ops/escrow-reader';
 import type { ChainCheck } from '../client/chain-check';
 import { parseWorkerJoin, verifyCellSignature, WorkerJoin } from '../../wrappers/payloads';
 import { ApiError, log } from '../common/http';
-import { RateBuckets } from '../common/rate-buckets';
+import { ChainReadLimits } from './chain-read-limits';
 import { RegisteredKeys } from './registered-keys';
 import { ProviderRef, WorkerConfig } from './config';
 import { WorkerListChange, WorkerRegistry } from './registry';
@@ -91,9 +90,8 @@ export class WorkerAdmissions {
     private timer?: NodeJS.Timeout;
     private readonly now: () => number;
     private readonly limits: JoinLimits;
-    private readonly perSource?: RateBuckets;
-    /** Chain checks running for keys not admitted now. */
-    private newcomerChecks = 0;
+    /** Joins per source address, and chain checks at once for keys not admitted now. */
+    private readonly reads: ChainReadLimits;
 
     constructor(
         private readonly o: {
@@ -111,7 +109,7 @@ export class WorkerAdmissions {
         this.configWorkers = o.configWorkers;
         this.now = o.now ?? Date.now;
         this.limits = o.limits ?? DEFAULT_JOIN_LIMITS;
-        if (this.limits.perSourcePerMinute > 0) this.perSource = new RateBuckets(this.limits.perSourcePerMinute, this.now);
+        this.reads = new ChainReadLimits({ perSourcePerMinute: this.limits.perSourcePerMinute, atOnce: this.limits.chainChecks }, this.now);
     }
 
     /** Workers admitted now (name, key, expiry), for logs and tests. */
@@ -141,7 +139,7 @@ export class WorkerAdmissions {
 
     /** Handles POST /v1/workers/join: `{announcement, signature}` (base64 BOC, base64), sent from address `source`. */
     async join(body: Record<string, unknown>, source = 'unknown'): Promise<JoinAnswer> {
-        const wait = this.perSource?.take(source) ?? 0;
+        const wait = this.reads.waitFor(source);
         if (wait > 0)
             throw new ApiError(429, `too many joins from ${source}: at most ${this.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'join_rate_limited', null, { retryAfterS: wait });
         const { join } = readJoin(body);
@@ -172,16 +170,16 @@ export class WorkerAdmissions {
                 { retryAfterS: nextReadS },
             );
         }
-        if (newcomer && this.newcomerChecks >= this.limits.chainChecks)
-            throw new ApiError(429, `the proxy is checking ${this.newcomerChecks} other joins on chain; retry in ${BUSY_RETRY_S} s`, 'rate_limit_exceeded', 'joins_busy', null, { retryAfterS: BUSY_RETRY_S });
-        if (newcomer) this.newcomerChecks++;
+        const release = newcomer ? this.reads.enter() : undefined;
+        if (newcomer && !release)
+            throw new ApiError(429, `the proxy is checking ${this.reads.running} other joins on chain; retry in ${BUSY_RETRY_S} s`, 'rate_limit_exceeded', 'joins_busy', null, { retryAfterS: BUSY_RETRY_S });
         let chain: JoiningProvider;
         try {
             chain = await this.o.check(join);
         } catch (e) {
             throw chainAnswer(e);
         } finally {
-            if (newcomer) this.newcomerChecks--;
+            release?.();
         }
         return this.serial(async () => {
             replayed(); // again: another join from this key may have been taken while the chain was read
@@ -227,7 +225,6 @@ export class WorkerAdmissions {
     sweep(): Promise<string[]> {
         return this.serial(async () => {
             const now = this.now();
-            this.perSource?.prune();
             const gone: string[] = [];
             for (const [key, a] of [...this.admitted]) {
                 if (a.expiresAt > now) continue;
@@ -251,25 +248,6 @@ export class WorkerAdmissions {
         if (this.timer) clearInterval(this.timer);
         this.timer = undefined;
     }
-}
-
-/**
- * Who a join is counted against: an IPv4 address as it is (an IPv4-mapped IPv6 one as IPv4),
- * an IPv6 address by its /64, the block one host or site is usually given, so rotating
- * addresses within it does not rotate the limit.
- */
-export function joinSource(address: string | undefined): string {
-    if (address === undefined || !isIPv6(address)) return address ?? 'unknown';
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return mapped[1];
-    const [head, tail = ''] = address.split('::');
-    const left = head ? head.split(':') : [];
-    const right = address.includes('::') && tail ? tail.split(':') : [];
-    const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-    return `${groups
-        .slice(0, 4)
-        .map((g) => parseInt(g, 16).toString(16))
-        .join(':')}::/64`;
 }
 
 /** The join in a request body, its signature checked against the key it names (400 / 401 otherwise). */

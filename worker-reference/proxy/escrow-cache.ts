@@ -28,9 +28,14 @@ interface Entry {
 }
 
 const DEFAULT_MAX_ENTRIES = 10_000;
+/** Addresses read and found without an escrow, kept apart so made-up ones never push out real escrows. */
+const MAX_ABSENT = 1_000;
 
 export class EscrowCache {
+    /** Escrows read with a state. */
     private readonly entries = new Map<string, Entry>();
+    /** Addresses read with no escrow there (state null). */
+    private readonly absent = new Map<string, Entry>();
     private readonly pending = new Map<string, Promise<Entry>>();
     private readonly now: () => number;
     private readonly maxEntries: number;
@@ -45,10 +50,15 @@ export class EscrowCache {
         this.maxEntries = o.maxEntries ?? DEFAULT_MAX_ENTRIES;
     }
 
+    /** Whether this escrow was read with a state and is still cached (reading it again is no stranger's doing). */
+    known(escrow: Address): boolean {
+        return this.entries.has(escrow.toRawString());
+    }
+
     /** The escrow's state, from the cache while it is fresh, else read. */
     async get(escrow: Address): Promise<EscrowState | null> {
         const key = escrow.toRawString();
-        const e = this.entries.get(key);
+        const e = this.entries.get(key) ?? this.absent.get(key);
         if (e && this.now() - e.readAt < this.o.ttlMs) return e.state;
         return (await this.read(escrow, key)).state;
     }
@@ -56,7 +66,7 @@ export class EscrowCache {
     /** Reads the escrow again unless its entry is younger than `refreshMinMs` (then returns that). */
     async refresh(escrow: Address): Promise<EscrowState | null> {
         const key = escrow.toRawString();
-        const e = this.entries.get(key);
+        const e = this.entries.get(key) ?? this.absent.get(key);
         if (e && this.now() - e.readAt < this.o.refreshMinMs) return e.state;
         return (await this.read(escrow, key)).state;
     }
@@ -70,11 +80,13 @@ export class EscrowCache {
                 this.reads += 1;
                 const entry: Entry = { state: await this.reader.getEscrow(escrow), readAt };
                 this.entries.delete(key);
-                if (this.entries.size >= this.maxEntries) {
-                    const oldest = this.entries.keys().next().value;
-                    if (oldest !== undefined) this.entries.delete(oldest);
+                this.absent.delete(key);
+                const into = entry.state ? this.entries : this.absent;
+                if (into.size >= (entry.state ? this.maxEntries : MAX_ABSENT)) {
+                    const oldest = into.keys().next().value;
+                    if (oldest !== undefined) into.delete(oldest);
                 }
-                this.entries.set(key, entry);
+                into.set(key, entry);
                 return entry;
             } finally {
                 this.pending.delete(key);

@@ -35,7 +35,8 @@ import { Ledger } from './ledger';
 import { ProxyMetrics } from './metrics';
 import { checkReceipt, ReceiptError, UsageJson } from './receipt-check';
 import { WorkerConfig } from './config';
-import { JoinCheck, JoinLimits, joinSource, WorkerAdmissions } from './admissions';
+import { JoinCheck, JoinLimits, WorkerAdmissions } from './admissions';
+import { ChainReadLimitOptions, ChainReadLimits, sourceOf } from './chain-read-limits';
 import { RegisteredKeys } from './registered-keys';
 import { requestModule, WorkerListChange, WorkerRegistry, WorkerState } from './registry';
 import { Settlement } from './settlement';
@@ -69,7 +70,16 @@ export interface ProxyServerOptions {
     tls?: { key: string; cert: string };
     /** Admit workers that join (POST /v1/workers/join), checked by `check`, for `ttlMs` after each join. */
     admit?: { check: JoinCheck; registered?: RegisteredKeys; ttlMs: number; limits?: JoinLimits };
+    /**
+     * Limits on reads of escrows the proxy has not seen (an API key naming a made-up address
+     * costs a chain read): per source address and at once. Given when escrows are read from
+     * the chain (cocoon-proxy --ton-v4); absent, no limit.
+     */
+    escrowLimits?: ChainReadLimitOptions;
 }
+
+/** cocoon-proxy --escrow-rate / --escrow-reads defaults. */
+export const DEFAULT_ESCROW_LIMITS: ChainReadLimitOptions = { perSourcePerMinute: 60, atOnce: 16 };
 
 /** A worker that answered with a retryable failure before sending anything. */
 class RetryableFailure extends Error {
@@ -104,6 +114,7 @@ export class ProxyServer {
     readonly metrics: ProxyMetrics;
     /** Workers that joined themselves (with `admit`). */
     readonly admissions?: WorkerAdmissions;
+    private readonly escrowReads?: ChainReadLimits;
 
     constructor(private readonly o: ProxyServerOptions) {
         this.escrows = new EscrowCache(o.escrows, { ttlMs: o.config.escrowCacheMs, refreshMinMs: o.config.escrowRefreshMinMs, now: o.now });
@@ -111,6 +122,7 @@ export class ProxyServer {
         this.settlement = new Settlement(o.ledger, o.signer, o.config.prices, o.config.signatureTtlSeconds);
         this.faults = new FaultReporter({ ledger: o.ledger, signer: o.signer, proxy: o.config.proxyAddress, ttlSeconds: o.config.faultTtlSeconds });
         this.metrics = new ProxyMetrics(this.registry, o.ledger);
+        if (o.escrowLimits) this.escrowReads = new ChainReadLimits(o.escrowLimits, o.now);
         if (o.admit)
             this.admissions = new WorkerAdmissions({ proxy: o.config.proxyAddress, registry: this.registry, check: o.admit.check, registered: o.admit.registered, ttlMs: o.admit.ttlMs, limits: o.admit.limits, configWorkers: o.config.workers, now: o.now });
         const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -167,7 +179,7 @@ export class ProxyServer {
                 throw new ApiError(404, 'this proxy admits no workers that join: it routes to the workers in its config (start it with --admit-workers)', 'invalid_request_error', 'not_found');
             let answer;
             try {
-                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)), joinSource(req.socket.remoteAddress));
+                answer = await this.admissions.join(parseJsonObject(await readBody(req, 64 * 1024)), sourceOf(req.socket.remoteAddress));
             } catch (e) {
                 this.metrics.join(e instanceof ApiError ? (e.code ?? 'error') : 'error');
                 throw e;
@@ -285,8 +297,14 @@ export class ProxyServer {
             throw e;
         }
         const { escrow, secret } = key;
-        let state = await this.escrowState(escrow, false);
-        if (!state || !state.open || !secretMatches(secret, state.secretHash)) state = await this.escrowState(escrow, true);
+        const release = this.escrows.known(escrow) ? undefined : this.strangerRead(escrow, sourceOf(req.socket.remoteAddress));
+        let state: EscrowState | null;
+        try {
+            state = await this.escrowState(escrow, false);
+            if (!state || !state.open || !secretMatches(secret, state.secretHash)) state = await this.escrowState(escrow, true);
+        } finally {
+            release?.();
+        }
         if (!state) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
         if (state.secretHash === 0n)
             throw new ApiError(401, `escrow ${escrow.toString()} has no API secret set: its client sets one (setEscrowSecret) before using it`, 'invalid_request_error', 'escrow_secret_not_set');
@@ -294,6 +312,23 @@ export class ProxyServer {
             throw new ApiError(401, `incorrect API key: the secret does not match the one set on escrow ${escrow.toString()}`, 'invalid_request_error', 'invalid_api_key');
         if (!state.open) throw new ApiError(402, `no open escrow ${escrow.toString()} with this proxy`, 'insufficient_quota', 'escrow_not_open');
         return { escrow, state };
+    }
+
+    /**
+     * Before reading an escrow this proxy has not seen (anyone can name a made-up address): a
+     * token of its source's bucket and a place among the reads at once, or 429 with Retry-After.
+     * Returns the place's release (undefined without limits).
+     */
+    private strangerRead(escrow: Address, source: string): (() => void) | undefined {
+        const limits = this.escrowReads;
+        if (!limits) return undefined;
+        const wait = limits.waitFor(source);
+        if (wait > 0)
+            throw new ApiError(429, `too many requests naming escrows this proxy has not seen from ${source}: at most ${limits.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'escrow_rate_limited', null, { retryAfterS: wait });
+        const release = limits.enter();
+        if (!release)
+            throw new ApiError(429, `the proxy is reading ${limits.running} escrows it has not seen from the chain; retry in 1 s (escrow ${escrow.toString()})`, 'rate_limit_exceeded', 'escrow_reads_busy', null, { retryAfterS: 1 });
+        return release;
     }
 
     /**
