@@ -35,9 +35,9 @@ class TestChain implements EscrowReader {
     }
 }
 
-async function start(limits: ChainReadLimitOptions | undefined, name: string): Promise<{ url: string; chain: TestChain; server: ProxyServer }> {
+async function start(limits: ChainReadLimitOptions | undefined, name: string, refreshMinMs = 1000): Promise<{ url: string; chain: TestChain; server: ProxyServer }> {
     const chain = new TestChain();
-    const config = parseProxyConfig({ proxyAddress: new Address(0, Buffer.alloc(32, 1)).toString(), dataDir: path.join(dir, name), workers: [], escrowCacheMs: 60_000 }, dir);
+    const config = parseProxyConfig({ proxyAddress: new Address(0, Buffer.alloc(32, 1)).toString(), dataDir: path.join(dir, name), workers: [], escrowCacheMs: 60_000, escrowRefreshMinMs: refreshMinMs }, dir);
     const server = new ProxyServer({ config, signer: new Ed25519Signer(identityFromSeed(Buffer.alloc(32, 3)).ed25519), escrows: chain, ledger: Ledger.open(config.dataDir), escrowLimits: limits });
     return { url: `http://127.0.0.1:${await server.start(0)}`, chain, server };
 }
@@ -81,6 +81,23 @@ describe('proxy: requests naming escrows it has not seen (--escrow-rate, --escro
             for (const release of chain.held) release();
             expect((await Promise.all(waiting)).map((r) => r.status)).toEqual([402, 402]);
             expect((await ask(url, madeUp())).status).toBe(402); // the places are free again
+        } finally {
+            await server.close();
+        }
+    });
+
+    it('counts the fresh read a wrong key for a known escrow makes (escrow addresses are public): a flood of wrong keys is limited, the right key is not', async () => {
+        const { url, chain, server } = await start({ perSourcePerMinute: 3, atOnce: 16 }, 'wrong-keys', 0);
+        try {
+            expect((await ask(url, clientKey)).status).not.toBe(429);
+            const wrongKey = () => formatEscrowApiKey(client.escrow, generateEscrowSecret());
+            for (let i = 0; i < 2; i++) expect((await ask(url, wrongKey())).status).toBe(401);
+            const reads = chain.reads;
+            const limited = await ask(url, wrongKey());
+            expect(limited.status).toBe(429);
+            expect(limited.json.error).toMatchObject({ code: 'escrow_rate_limited', message: expect.stringMatching(/API keys it would refuse/) });
+            expect(chain.reads).toBe(reads);
+            for (let i = 0; i < 5; i++) expect((await ask(url, clientKey)).status).not.toBe(429); // cached state accepts it: no read
         } finally {
             await server.close();
         }

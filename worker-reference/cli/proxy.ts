@@ -47,12 +47,14 @@ GET /v1/faults. Prometheus metrics at GET /metrics.
                   your own node's v4 server); the Proxy contract (proxyAddress) must be
                   deployed there. Without it escrows come from the config's "escrows".
   --escrow-rate N
-                  requests a minute from one source address naming an escrow the proxy has
-                  not seen (each costs a chain read; default 60, 0: no limit); more get 429
-                  with Retry-After. Clients whose escrow the proxy has read are not counted
+                  requests a minute from one source address that make the proxy read an
+                  escrow from the chain for someone it has not served (an escrow it has not
+                  read, or a key it would refuse; default 60, 0: no limit); more get 429
+                  with Retry-After. Clients sending the right key for an escrow the proxy
+                  has read are not counted
   --escrow-reads N
-                  chain reads at once of escrows the proxy has not seen (default 16); more
-                  get 429. Both apply with --ton-v4
+                  such chain reads at once (default 16); more get 429. Both limits apply
+                  with --ton-v4
   --admit-workers
                   workers may join at POST /v1/workers/join (cocoon-worker --join): a join
                   signed by the worker's enclave key is admitted when the chain (--ton-v4)

@@ -55,6 +55,14 @@ export class EscrowCache {
         return this.entries.has(escrow.toRawString());
     }
 
+    /** Whether `get` (or `refresh`, with `fresh`) of this escrow would read the chain now rather than answer from the cache or join a read in flight. */
+    wouldRead(escrow: Address, fresh: boolean): boolean {
+        const key = escrow.toRawString();
+        if (this.pending.has(key)) return false;
+        const e = this.entries.get(key) ?? this.absent.get(key);
+        return !e || this.now() - e.readAt >= (fresh ? this.o.refreshMinMs : this.o.ttlMs);
+    }
+
     /** The escrow's state, from the cache while it is fresh, else read. */
     async get(escrow: Address): Promise<EscrowState | null> {
         const key = escrow.toRawString();

@@ -297,11 +297,17 @@ export class ProxyServer {
             throw e;
         }
         const { escrow, secret } = key;
-        const release = this.escrows.known(escrow) ? undefined : this.strangerRead(escrow, sourceOf(req.socket.remoteAddress));
+        // Reads a stranger can cause are limited: of an escrow not read before, and a fresh read of
+        // a known one before refusing (a wrong key for a client's escrow, whose address is public).
+        const source = sourceOf(req.socket.remoteAddress);
+        let release = this.escrows.known(escrow) ? undefined : this.strangerRead(escrow, source);
         let state: EscrowState | null;
         try {
             state = await this.escrowState(escrow, false);
-            if (!state || !state.open || !secretMatches(secret, state.secretHash)) state = await this.escrowState(escrow, true);
+            if (!state || !state.open || !secretMatches(secret, state.secretHash)) {
+                if (!release && this.escrows.wouldRead(escrow, true)) release = this.strangerRead(escrow, source);
+                state = await this.escrowState(escrow, true);
+            }
         } finally {
             release?.();
         }
@@ -315,19 +321,20 @@ export class ProxyServer {
     }
 
     /**
-     * Before reading an escrow this proxy has not seen (anyone can name a made-up address): a
-     * token of its source's bucket and a place among the reads at once, or 429 with Retry-After.
-     * Returns the place's release (undefined without limits).
+     * Before a chain read a stranger can cause (an escrow this proxy has not seen: anyone can
+     * name a made-up address; a fresh read before refusing a key): a token of its source's
+     * bucket and a place among the reads at once, or 429 with Retry-After. Returns the place's
+     * release (undefined without limits).
      */
     private strangerRead(escrow: Address, source: string): (() => void) | undefined {
         const limits = this.escrowReads;
         if (!limits) return undefined;
         const wait = limits.waitFor(source);
         if (wait > 0)
-            throw new ApiError(429, `too many requests naming escrows this proxy has not seen from ${source}: at most ${limits.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'escrow_rate_limited', null, { retryAfterS: wait });
+            throw new ApiError(429, `too many requests from ${source} that make the proxy read an escrow from the chain (escrows it has not seen, API keys it would refuse): at most ${limits.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'escrow_rate_limited', null, { retryAfterS: wait });
         const release = limits.enter();
         if (!release)
-            throw new ApiError(429, `the proxy is reading ${limits.running} escrows it has not seen from the chain; retry in 1 s (escrow ${escrow.toString()})`, 'rate_limit_exceeded', 'escrow_reads_busy', null, { retryAfterS: 1 });
+            throw new ApiError(429, `the proxy is reading ${limits.running} escrows for requests it has not served before; retry in 1 s (escrow ${escrow.toString()})`, 'rate_limit_exceeded', 'escrow_reads_busy', null, { retryAfterS: 1 });
         return release;
     }
 
