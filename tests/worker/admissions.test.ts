@@ -9,7 +9,7 @@ import { ApiError } from '../../worker-reference/common/http';
 import { identityFromSeed, NodeIdentity } from '../../worker-reference/crypto/keys';
 import { tlsCredentials } from '../../worker-reference/crypto/tls-link';
 import { JoinCheck, JoinLimits, JoinRefused, WorkerAdmissions } from '../../worker-reference/proxy/admissions';
-import { sourceOf } from '../../worker-reference/proxy/chain-read-limits';
+import { ChainReadLimits, sourceOf } from '../../worker-reference/proxy/chain-read-limits';
 import { WorkerConfig } from '../../worker-reference/proxy/config';
 import { FAILED_READ_PAUSE_MS, RegisteredKeys } from '../../worker-reference/proxy/registered-keys';
 import { WorkerRegistry } from '../../worker-reference/proxy/registry';
@@ -305,5 +305,29 @@ describe('proxy/registered-keys.ts: the keys of the Providers Root lists', () =>
         clock += FAILED_READ_PAUSE_MS;
         expect(await keys.has(key(2))).toBe(false);
         expect(reads).toBe(3);
+    });
+});
+
+describe('proxy/chain-read-limits.ts: what strangers can make a proxy read', () => {
+    it('takes perSourcePerMinute from each source, forgets sources whose bucket is full again after a minute, and gives atOnce places, each released once', () => {
+        let now = 0;
+        const limits = new ChainReadLimits({ perSourcePerMinute: 2, atOnce: 2 }, () => now);
+        for (let i = 0; i < 100; i++) expect(limits.waitFor(`10.0.0.${i}`)).toBe(0);
+        expect(limits.waitFor('10.0.0.1')).toBe(0);
+        expect(limits.waitFor('10.0.0.1')).toBe(30); // 2 a minute: the next token in 30 s
+        expect(limits.sources).toBe(100);
+        now += 61_000;
+        expect(limits.waitFor('10.0.0.1')).toBe(0); // prunes the full buckets first
+        expect(limits.sources).toBe(1);
+        const a = limits.enter();
+        const b = limits.enter();
+        expect(limits.enter()).toBeUndefined();
+        a?.();
+        a?.(); // a second release frees nothing more
+        expect(limits.running).toBe(1);
+        expect(limits.enter()).toBeDefined();
+        expect(limits.enter()).toBeUndefined();
+        b?.();
+        expect(new ChainReadLimits({ perSourcePerMinute: 0, atOnce: 1 }).waitFor('x')).toBe(0);
     });
 });
