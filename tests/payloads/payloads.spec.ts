@@ -12,6 +12,8 @@ import {
     combineCertificateSignatures,
     ed25519FromSeed,
     KEY_CACHE_SIZE,
+    loadBytes,
+    loadStdAddress,
     packCertificateBundle,
     parseAttestationCert,
     parseChargePayload,
@@ -69,6 +71,23 @@ describe('signed payloads (wrappers/payloads.ts)', () => {
         for (let i = 0; i < KEY_CACHE_SIZE + 10; i++) signCell(cell, randomBytes(64));
         expect(cachedKeyObjects().private).toBe(KEY_CACHE_SIZE);
         expect(signCell(cell, kp.secretKey).equals(sig)).toBe(true);
+    });
+
+    it('reads bytes and addresses at any bit offset exactly as @ton/core\u2019s Slice does', () => {
+        for (let offset = 0; offset < 16; offset++)
+            for (const n of [1, 8, 32, 64]) {
+                const data = randomBytes(n);
+                const address = randomAddress(offset % 2 === 0 ? 0 : -1);
+                const cell = beginCell().storeUint(0, offset).storeBuffer(data).storeAddress(address).endCell();
+                const ours = cell.beginParse().skip(offset);
+                const theirs = cell.beginParse().skip(offset);
+                expect(loadBytes(ours, n).equals(theirs.loadBuffer(n))).toBe(true);
+                expect(loadStdAddress(ours).equals(theirs.loadAddress())).toBe(true);
+                expect(ours.remainingBits).toBe(0);
+            }
+        // Anything but addr_std without anycast is left to @ton/core (which refuses a missing address here).
+        expect(() => loadStdAddress(beginCell().storeUint(0, 2).endCell().beginParse())).toThrow();
+        expect(() => loadBytes(beginCell().storeUint(1, 8).endCell().beginParse(), 2)).toThrow();
     });
 
     it('round-trips every payload layout', () => {
