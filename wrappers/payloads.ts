@@ -63,6 +63,10 @@ export function tcbStatusName(code: number): TcbStatusName {
 /** An Ed25519 key pair as @ton/crypto makes it (64-byte secret key, 32-byte public key). */
 export type Ed25519KeyPair = KeyPair;
 
+// DER prefixes of a raw Ed25519 private key (PKCS#8) and public key (SPKI), RFC 8410.
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
 /** The key pair of a 32-byte seed (RFC 8032), equal to @ton/crypto's `keyPairFromSeed`. */
 export function ed25519FromSeed(seed: Buffer): Ed25519KeyPair {
     if (seed.length !== 32) throw new Error(`Ed25519 seed must be 32 bytes, got ${seed.length}`);
@@ -86,8 +90,6 @@ export function bigIntToKey(value: bigint): Buffer {
 // matters on the worker's and proxy's per-request path. Key objects are cached per key, at
 // most KEY_CACHE_SIZE of each kind (the oldest goes first): a proxy verifies joins signed by
 // keys anyone can make up, so an unbounded cache would grow with every stranger's join.
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex'); // RFC 8410
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 export const KEY_CACHE_SIZE = 1024;
 const privateKeys = new Map<string, KeyObject>();
 const publicKeys = new Map<string, KeyObject>();
