@@ -168,6 +168,9 @@ describe('cocoon-proxy --ton-v4: refused at start, with the reason', () => {
         const otherKey = await runCli('cocoon-proxy.js', ['--config', writeConfig('otherkey.json', { keySeed: Buffer.alloc(32, 33).toString('hex') }), '--port', '0', '--ton-v4', api.url]);
         expect(otherKey.code).toBe(2);
         expect(otherKey.stderr).toMatch(/this router's enclave key [0-9a-f]{64} is not the Proxy contract's \([0-9a-f]{64}\): escrows would refuse every charge it signs/);
+        const noReads = await runCli('cocoon-proxy.js', ['--config', writeConfig('noreads.json'), '--port', '0', '--ton-v4', api.url, '--escrow-reads', '0']);
+        expect(noReads.code).toBe(2);
+        expect(noReads.stderr).toMatch(/--escrow-reads must be an integer in \[1, 10000\], got "0"/);
         const noChain = await runCli('cocoon-proxy.js', ['--config', writeConfig('nochain.json'), '--port', '0', '--admit-workers']);
         expect(noChain.code).toBe(2);
         expect(noChain.stderr).toMatch(/--admit-workers checks joining workers on chain: it needs --ton-v4/);

@@ -158,17 +158,26 @@ export class WorkerAdmissions {
         replayed();
         // The chain is read outside the queue: a slow API or a flood of joins from unknown keys holds up no one else's join.
         const newcomer = !this.admitted.has(key);
-        if (newcomer && this.o.registered && !(await this.registeredKey(join.ed25519Key))) {
-            // Retry-After: when the registry may be read again, so a Provider registered since is admitted then.
-            const nextReadS = this.o.registered.nextReadInS;
-            throw new ApiError(
-                403,
-                `not admitted: the worker key ${key} is not a Provider registered at Root (registry read ${this.o.registered.ageS ?? 0} s ago; a Provider registered since is listed at the next read, in ${nextReadS} s)`,
-                'permission_error',
-                'not_eligible',
-                null,
-                { retryAfterS: nextReadS },
-            );
+        const registered = this.o.registered;
+        if (newcomer && registered) {
+            let listed: boolean;
+            try {
+                listed = await registered.has(join.ed25519Key);
+            } catch (e) {
+                throw chainAnswer(e);
+            }
+            if (!listed) {
+                // Retry-After: when the registry may be read again, so a Provider registered since is admitted then.
+                const nextReadS = registered.nextReadInS;
+                throw new ApiError(
+                    403,
+                    `not admitted: the worker key ${key} is not a Provider registered at Root (registry read ${registered.ageS ?? 0} s ago; a Provider registered since is listed at the next read, in ${nextReadS} s)`,
+                    'permission_error',
+                    'not_eligible',
+                    null,
+                    { retryAfterS: nextReadS },
+                );
+            }
         }
         const release = newcomer ? this.reads.enter() : undefined;
         if (newcomer && !release)
@@ -211,14 +220,6 @@ export class WorkerAdmissions {
                 healthy: state?.healthy ?? false,
             };
         });
-    }
-
-    private async registeredKey(key: Buffer): Promise<boolean> {
-        try {
-            return await (this.o.registered as RegisteredKeys).has(key);
-        } catch (e) {
-            throw chainAnswer(e);
-        }
     }
 
     /** Drops workers whose last join is older than the TTL; returns their names. */

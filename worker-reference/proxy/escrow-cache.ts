@@ -58,25 +58,25 @@ export class EscrowCache {
     /** Whether `get` (or `refresh`, with `fresh`) of this escrow would read the chain now rather than answer from the cache or join a read in flight. */
     wouldRead(escrow: Address, fresh: boolean): boolean {
         const key = escrow.toRawString();
-        if (this.pending.has(key)) return false;
-        const e = this.entries.get(key) ?? this.absent.get(key);
-        return !e || this.now() - e.readAt >= (fresh ? this.o.refreshMinMs : this.o.ttlMs);
+        return !this.pending.has(key) && !this.cached(key, fresh ? this.o.refreshMinMs : this.o.ttlMs);
     }
 
     /** The escrow's state, from the cache while it is fresh, else read. */
     async get(escrow: Address): Promise<EscrowState | null> {
         const key = escrow.toRawString();
-        const e = this.entries.get(key) ?? this.absent.get(key);
-        if (e && this.now() - e.readAt < this.o.ttlMs) return e.state;
-        return (await this.read(escrow, key)).state;
+        return (this.cached(key, this.o.ttlMs) ?? (await this.read(escrow, key))).state;
     }
 
     /** Reads the escrow again unless its entry is younger than `refreshMinMs` (then returns that). */
     async refresh(escrow: Address): Promise<EscrowState | null> {
         const key = escrow.toRawString();
+        return (this.cached(key, this.o.refreshMinMs) ?? (await this.read(escrow, key))).state;
+    }
+
+    /** The cached entry of `key` read less than `maxAgeMs` ago, if any. */
+    private cached(key: string, maxAgeMs: number): Entry | undefined {
         const e = this.entries.get(key) ?? this.absent.get(key);
-        if (e && this.now() - e.readAt < this.o.refreshMinMs) return e.state;
-        return (await this.read(escrow, key)).state;
+        return e && this.now() - e.readAt < maxAgeMs ? e : undefined;
     }
 
     private read(escrow: Address, key: string): Promise<Entry> {

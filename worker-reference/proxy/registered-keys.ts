@@ -22,8 +22,6 @@ export class RegisteredKeys {
     /** The last read's failure and when it began: repeated for FAILED_READ_PAUSE_MS instead of reading again (a flood during a chain outage makes no more reads). */
     private failed?: { at: number; error: unknown };
     private readonly now: () => number;
-    /** Reads of the registry made so far (chain reads, in production). */
-    reads = 0;
 
     constructor(
         /** Every registered Provider's Ed25519 key (32 bytes each). */
@@ -57,7 +55,6 @@ export class RegisteredKeys {
         this.reading ??= (async () => {
             const startedAt = this.now();
             try {
-                this.reads += 1;
                 const keys = await this.read();
                 this.keys = new Set(keys.map((k) => k.toString('hex')));
                 this.readAt = startedAt;

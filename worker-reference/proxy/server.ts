@@ -299,13 +299,12 @@ export class ProxyServer {
         const { escrow, secret } = key;
         // Reads a stranger can cause are limited: of an escrow not read before, and a fresh read of
         // a known one before refusing (a wrong key for a client's escrow, whose address is public).
-        const source = sourceOf(req.socket.remoteAddress);
-        let release = this.escrows.known(escrow) ? undefined : this.strangerRead(escrow, source);
+        let release = this.escrows.known(escrow) ? undefined : this.strangerRead(escrow, req);
         let state: EscrowState | null;
         try {
             state = await this.escrowState(escrow, false);
             if (!state || !state.open || !secretMatches(secret, state.secretHash)) {
-                if (!release && this.escrows.wouldRead(escrow, true)) release = this.strangerRead(escrow, source);
+                if (!release && this.escrows.wouldRead(escrow, true)) release = this.strangerRead(escrow, req);
                 state = await this.escrowState(escrow, true);
             }
         } finally {
@@ -326,9 +325,10 @@ export class ProxyServer {
      * bucket and a place among the reads at once, or 429 with Retry-After. Returns the place's
      * release (undefined without limits).
      */
-    private strangerRead(escrow: Address, source: string): (() => void) | undefined {
+    private strangerRead(escrow: Address, req: http.IncomingMessage): (() => void) | undefined {
         const limits = this.escrowReads;
         if (!limits) return undefined;
+        const source = sourceOf(req.socket.remoteAddress);
         const wait = limits.waitFor(source);
         if (wait > 0)
             throw new ApiError(429, `too many requests from ${source} that make the proxy read an escrow from the chain (escrows it has not seen, API keys it would refuse): at most ${limits.limits.perSourcePerMinute} a minute; retry in ${wait} s`, 'rate_limit_exceeded', 'escrow_rate_limited', null, { retryAfterS: wait });
