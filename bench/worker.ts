@@ -27,7 +27,7 @@ import { Address } from '@ton/core';
 import { sha256File } from '../worker-reference/common/hash';
 import { identityFromSeed } from '../worker-reference/crypto/keys';
 import { escrowSecretHash, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders, secretHashBytes } from '../worker-reference/client/api-key';
-import { generateModel, ModelSize } from '../worker-reference/model/generate';
+import { generateModel, ModelSize, progressInTenths } from '../worker-reference/model/generate';
 import { defaultCpuThreads, loadNodeLlamaCpp } from '../worker-reference/worker/llama';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -349,7 +349,7 @@ async function main(): Promise<void> {
             for (const size of (process.env.BENCH_SIZES ?? 'tiny,small').split(',') as ModelSize[]) {
                 if (!(size in SIZE_NOTES)) throw new Error(`BENCH_SIZES: unknown size ${size} (tiny, small, 1b)`);
                 const file = path.join(dir, `bench-${size}.gguf`);
-                generateModel(file, size, 1);
+                generateModel(file, size, 1, progressInTenths((line) => console.error(`writing ${size} model: ${line}`)));
                 models.push({ file, generated: SIZE_NOTES[size] });
             }
         const runs: Array<Record<string, unknown>> = [];

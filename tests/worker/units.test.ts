@@ -10,8 +10,9 @@ import { Opener, Sealer } from '../../worker-reference/crypto/seal';
 import { GgufValue, GgufValueType } from '../../worker-reference/gguf/format';
 import { readGgufHeader } from '../../worker-reference/gguf/reader';
 import { validateGgufHeader } from '../../worker-reference/gguf/validate';
-import { floatToHalf, writeGguf } from '../../worker-reference/gguf/writer';
-import { generateModel } from '../../worker-reference/model/generate';
+import { floatToHalf, writeGguf, writeHalves } from '../../worker-reference/gguf/writer';
+import { GgmlType } from '../../worker-reference/gguf/format';
+import { generateModel, PROGRESS_MIN_BYTES, progressInTenths } from '../../worker-reference/model/generate';
 import { FAULTS_KEPT, Ledger } from '../../worker-reference/proxy/ledger';
 import { SequencePool } from '../../worker-reference/worker/sequence-pool';
 import { StopScanner, TokenTextDecoder } from '../../worker-reference/worker/text-stream';
@@ -91,6 +92,83 @@ describe('GGUF model generator', () => {
         expect(floatToHalf(1e6)).toBe(0x7c00);
         expect(floatToHalf(5.960464477539063e-8)).toBe(0x0001);
         expect(floatToHalf(0.333251953125)).toBe(0x3555);
+    });
+
+    /** The value of an IEEE half, decoded independently of the encoder. */
+    const halfValue = (h: number): number => {
+        const sign = h & 0x8000 ? -1 : 1;
+        const e = (h >>> 10) & 0x1f;
+        const m = h & 0x3ff;
+        if (e === 0x1f) return m ? NaN : sign * Infinity;
+        return e === 0 ? sign * m * 2 ** -24 : sign * (1 + m / 1024) * 2 ** (e - 15);
+    };
+
+    it('rounds every float to the nearest half, ties to even, across the normal and subnormal range', () => {
+        const f32 = new Float32Array(1);
+        let seed = 12345;
+        const next = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
+        for (let i = 0; i < 20000; i++) {
+            // Random float32 bit patterns with exponents around the half range (2^-26 .. 2^17).
+            const bits = ((next() & 0x80000000) | ((101 + (next() % 44)) << 23) | (next() & 0x7fffff)) >>> 0;
+            f32[0] = new Float32Array(new Uint32Array([bits]).buffer)[0];
+            const f = f32[0];
+            const h = floatToHalf(f);
+            if (Math.abs(f) >= 65520) {
+                expect(halfValue(h)).toBe(Math.sign(f) * Infinity);
+                continue;
+            }
+            const v = halfValue(h);
+            // Neighbours of h (same sign): none is nearer, and a tie goes to the even one.
+            for (const n of [h - 1, h + 1]) {
+                if ((n & 0x7fff) === 0x7fff || (n & 0x7fff) > 0x7c00 || (n & 0x8000) !== (h & 0x8000)) continue;
+                const dn = Math.abs(halfValue(n) - f);
+                const dh = Math.abs(v - f);
+                expect(dh).toBeLessThanOrEqual(dn);
+                if (dh === dn) expect(h & 1).toBe(0);
+            }
+        }
+        expect(floatToHalf(NaN) & 0x7c00).toBe(0x7c00);
+        expect(floatToHalf(NaN) & 0x3ff).not.toBe(0);
+        expect(floatToHalf(-Infinity)).toBe(0xfc00);
+        expect(floatToHalf(-0)).toBe(0x8000);
+        expect(floatToHalf(2 ** -25)).toBe(0); // half the smallest subnormal: a tie, to even (zero)
+        expect(floatToHalf(3 * 2 ** -25)).toBe(0x0002); // 1.5 × the smallest subnormal: a tie, to even (2)
+        expect(floatToHalf(2 ** -25 * 1.0001)).toBe(0x0001);
+    });
+
+    it('reports progress in tenths for large files and stays quiet for small ones', () => {
+        const lines: string[] = [];
+        const big = progressInTenths((l) => lines.push(l));
+        const total = 2 * PROGRESS_MIN_BYTES;
+        for (let w = 0; w <= total; w += 2 ** 20) big(w, total);
+        expect(lines.map((l) => l.split('%')[0])).toEqual(['10', '20', '30', '40', '50', '60', '70', '80', '90', '100']);
+        expect(lines[9]).toMatch(/^100% \(128 of 128 MiB, \d+\.\d s\)$/);
+        const small: string[] = [];
+        const quiet = progressInTenths((l) => small.push(l));
+        for (let w = 0; w <= PROGRESS_MIN_BYTES - 1; w += 2 ** 16) quiet(w, PROGRESS_MIN_BYTES - 1);
+        expect(small).toEqual([]);
+    });
+
+    it('writes F16 tensors as little-endian halves of the values filled in', () => {
+        const values = new Float32Array(70000); // more than one 65,536-element chunk
+        for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * (i % 7 === 0 ? 70000 : i % 5 === 0 ? 1e-6 : 3);
+        const halves = Buffer.alloc(values.length * 2);
+        writeHalves(values, halves);
+        for (let i = 0; i < values.length; i++) expect(halves.readUInt16LE(i * 2)).toBe(floatToHalf(values[i]));
+
+        const file = path.join(dir, 'f16.gguf');
+        const progress: Array<[number, number]> = [];
+        const bytes = writeGguf(file, new Map(), [{ name: 't', dims: [values.length], type: GgmlType.F16, fill: (start, out) => out.set(values.subarray(start, start + out.length)) }], {
+            onProgress: (written, total) => progress.push([written, total]),
+        });
+        const h = readGgufHeader(file);
+        const data = fs.readFileSync(file).subarray(Number(h.dataOffset + BigInt(h.tensors[0].offset)));
+        expect(data.subarray(0, halves.length).equals(halves)).toBe(true);
+        // Progress: once per chunk, rising, ending at the file's size.
+        expect(progress.length).toBe(2);
+        expect(progress[0][0]).toBeLessThan(progress[1][0]);
+        expect(progress[1]).toEqual([bytes, bytes]);
+        expect(fs.statSync(file).size).toBe(bytes);
     });
 });
 

@@ -132,16 +132,23 @@ function elementCount(dims: number[]): number {
     return dims.reduce((a, b) => a * b, 1);
 }
 
+/** The bits of a float32 through a shared scratch word (no allocation per value). */
+const scratchFloat = new Float32Array(1);
+const scratchBits = new Uint32Array(scratchFloat.buffer);
+
 /** IEEE 754 half from a float (round to nearest even, with subnormals and infinities). */
 export function floatToHalf(f: number): number {
-    const buf = new DataView(new ArrayBuffer(4));
-    buf.setFloat32(0, f);
-    const x = buf.getUint32(0);
+    scratchFloat[0] = f;
+    return halfFromFloatBits(scratchBits[0]);
+}
+
+/** IEEE 754 half from the bits of a float32 (round to nearest even, subnormals, infinities, NaN). */
+function halfFromFloatBits(x: number): number {
     const sign = (x >>> 16) & 0x8000;
     const exp = (x >>> 23) & 0xff;
     let mant = x & 0x7fffff;
     if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-    let e = exp - 127 + 15;
+    const e = exp - 127 + 15;
     if (e >= 0x1f) return sign | 0x7c00;
     if (e <= 0) {
         if (e < -10) return sign;
@@ -156,15 +163,32 @@ export function floatToHalf(f: number): number {
     let half = (e << 10) | (mant >>> 13);
     const rem = mant & 0x1fff;
     if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-    e = half >>> 10;
     return sign | half;
+}
+
+/** Writes `floats` as little-endian IEEE halves into `out` (2 bytes each). */
+export function writeHalves(floats: Float32Array, out: Buffer): void {
+    const bits = new Uint32Array(floats.buffer, floats.byteOffset, floats.length);
+    for (let j = 0, o = 0; j < bits.length; j++, o += 2) {
+        const h = halfFromFloatBits(bits[j]);
+        out[o] = h & 0xff;
+        out[o + 1] = h >>> 8;
+    }
+}
+
+export interface WriteGgufOptions {
+    /** Tensor data alignment (GGUF's `general.alignment`); default 32. */
+    alignment?: number;
+    /** Called after each chunk written, with the bytes written so far and the file's size. */
+    onProgress?: (written: number, total: number) => void;
 }
 
 /**
  * Writes a GGUF v3 file. Metadata keys keep their insertion order.
  * Returns the number of bytes written.
  */
-export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensors: TensorSpec[], alignment = GGUF_DEFAULT_ALIGNMENT): number {
+export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensors: TensorSpec[], options: WriteGgufOptions = {}): number {
+    const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
     const head = new ByteSink();
     head.u32(GGUF_MAGIC);
     head.u32(GGUF_VERSION);
@@ -193,6 +217,7 @@ export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensor
     }
     const header = head.concat();
     const dataStart = alignUp(BigInt(header.length), a);
+    const total = Number(dataStart + offset);
     const fd = fs.openSync(file, 'w');
     try {
         fs.writeSync(fd, header);
@@ -206,6 +231,7 @@ export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensor
         pad(dataStart);
         const chunkElems = 1 << 16;
         const floats = new Float32Array(chunkElems);
+        const halves = Buffer.alloc(chunkElems * 2);
         for (let i = 0; i < tensors.length; i++) {
             const t = tensors[i];
             pad(dataStart + offsets[i]);
@@ -218,11 +244,12 @@ export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensor
                 if (t.type === GgmlType.F32) {
                     out = Buffer.from(view.buffer, view.byteOffset, count * 4);
                 } else {
-                    out = Buffer.alloc(count * 2);
-                    for (let j = 0; j < count; j++) out.writeUInt16LE(floatToHalf(view[j]), j * 2);
+                    out = halves.subarray(0, count * 2);
+                    writeHalves(view, out);
                 }
                 fs.writeSync(fd, out);
                 pos += BigInt(out.length);
+                options.onProgress?.(Number(pos), total);
             }
         }
         fs.fsyncSync(fd);

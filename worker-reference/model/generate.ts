@@ -26,6 +26,25 @@ export const MODEL_SHAPES: Record<ModelSize, ModelShape> = {
     '1b': { embedding: 2048, layers: 16, heads: 32, kvHeads: 8, feedForward: 8192, contextLength: 4096, extraWords: 31000, type: GgmlType.F16 },
 };
 
+/** Files smaller than this are written without progress lines. */
+export const PROGRESS_MIN_BYTES = 64 * 2 ** 20;
+
+/**
+ * A progress callback for `generateModel` that reports each tenth of a file of at least
+ * PROGRESS_MIN_BYTES as a line ("30% (632 of 2105 MiB, 6.0 s)"); smaller files write none.
+ */
+export function progressInTenths(write: (line: string) => void): (written: number, total: number) => void {
+    const started = Date.now();
+    let shown = 0;
+    return (written, total) => {
+        if (total < PROGRESS_MIN_BYTES) return;
+        const tenth = Math.floor((written * 10) / total);
+        if (tenth <= shown) return;
+        shown = tenth;
+        write(`${tenth * 10}% (${Math.round(written / 2 ** 20)} of ${Math.round(total / 2 ** 20)} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    };
+}
+
 export interface GeneratedModel {
     file: string;
     bytes: number;
@@ -33,7 +52,8 @@ export interface GeneratedModel {
     parameters: number;
 }
 
-export function generateModel(file: string, size: ModelSize, seed: number): GeneratedModel {
+/** `onProgress` is called as tensor data is written: bytes so far and the file's size. */
+export function generateModel(file: string, size: ModelSize, seed: number, onProgress?: (written: number, total: number) => void): GeneratedModel {
     const shape = MODEL_SHAPES[size];
     const vocab = buildVocabulary(shape.extraWords);
     const nVocab = vocab.tokens.length;
@@ -107,7 +127,7 @@ export function generateModel(file: string, size: ModelSize, seed: number): Gene
         },
     });
 
-    const bytes = writeGguf(file, meta, tensors);
+    const bytes = writeGguf(file, meta, tensors, { onProgress });
     const parameters = tensors.reduce((a, t) => a + t.dims.reduce((x, y) => x * y, 1), 0);
     return { file, bytes, vocabSize: nVocab, parameters };
 }
