@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Address } from '@ton/core';
 import { generateModel } from '../../worker-reference/model/generate';
 import { checkedLine } from '../../worker-reference/common/checked-log';
-import { ClaimedRequestIds } from '../../worker-reference/worker/request-ids';
+import { ClaimedRequestIds, ProxyLimitError } from '../../worker-reference/worker/request-ids';
 import { FAST_WORKER, metric, postJson, runCli, spawnCli, Spawned, stop, tmpDir, workerHealthy, writeProxyConfig } from './helpers';
 import { proxyAuthHeaders } from '../../worker-reference/client/api-key';
 import { sha256File } from '../../worker-reference/common/hash';
@@ -44,6 +44,28 @@ describe('claimed request ids (in process)', () => {
         expect(again.fresh(P1)).toBeGreaterThan(106n);
         expect(again.floorOf(addr(9))).toBe(0n);
         await again.close();
+    });
+
+    it('keeps at most maxProxies proxies, those of earlier runs included: claims naming another are refused, known ones go on', async () => {
+        const d = path.join(dir, 'max-proxies');
+        const ids = ClaimedRequestIds.open(d, { maxProxies: 2 });
+        await ids.claim(P1, 1n);
+        await ids.claim(P2, 1n);
+        expect(ids.admits(addr(3))).toBe(false);
+        expect(() => ids.claim(addr(3), 1n)).toThrow(ProxyLimitError);
+        expect(ids.admits(P1)).toBe(true);
+        await ids.claim(P1, 2n);
+        expect(lines(d)).toHaveLength(2); // nothing written for the refused proxy
+        const again = ClaimedRequestIds.open(d, { maxProxies: 2 });
+        expect(again.stats.proxies).toBe(2);
+        expect(again.admits(addr(3))).toBe(false);
+        expect(again.admits(P2)).toBe(true);
+        // A lower limit after a restart forgets no proxy: all are still refused under their floors.
+        const lower = ClaimedRequestIds.open(d, { maxProxies: 1 });
+        expect(lower.claim(P2, 1n)).toBeNull();
+        expect(lower.admits(addr(3))).toBe(false);
+        expect(ClaimedRequestIds.inMemory({ maxProxies: 1 }).admits(P1)).toBe(true);
+        await lower.close();
     });
 
     it('writes one reservation per block of ids: claims within it wait for that write only; concurrent ones share it (group commit)', async () => {
@@ -157,6 +179,25 @@ describe('worker: request ids across restarts', () => {
         expect(floorOf(await ask(w, P1, floor - 1n))).toBe(floor);
         expect((await ask(w, P1, floor)).status).toBe(200);
         expect((await ask(w, P2, 777n)).status).toBe(200);
+    });
+
+    it('answers 403 proxy_limit to a request naming one proxy more than --max-proxies, and keeps serving the known ones', async () => {
+        const limited = await spawnCli('cocoon-worker.js', ['--model', model, '--port', '0', ...FAST_WORKER, '--key-seed', seed, '--data-dir', path.join(dir, 'limited'), '--max-proxies', '2']);
+        try {
+            expect((await ask(limited, P1, 1n)).status).toBe(200);
+            expect((await ask(limited, P2, 1n)).status).toBe(200);
+            const third = await ask(limited, addr(3), 1n);
+            expect(third.status).toBe(403);
+            expect(third.json.error).toMatchObject({ code: 'proxy_limit', type: 'invalid_request_error' });
+            expect(String((third.json.error as { message: string }).message)).toMatch(/answered 2 proxy addresses, its limit \(--max-proxies\)/);
+            expect((await ask(limited, P1, 2n)).status).toBe(200);
+            expect(fs.readFileSync(path.join(dir, 'limited', LOG), 'utf8')).not.toContain(addr(3).toRawString());
+        } finally {
+            await stop(limited);
+        }
+        const bad = await runCli('cocoon-worker.js', ['--model', model, '--port', '0', ...FAST_WORKER, '--max-proxies', '0']);
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toMatch(/--max-proxies/);
     });
 
     it('loses no claimed id when SIGKILLed under load', async () => {

@@ -9,7 +9,7 @@ import { tlsCredentials } from '../crypto/tls-link';
 import { ModelEngine } from '../worker/engine';
 import { defaultCpuThreads, GpuChoice, openLlama } from '../worker/llama';
 import { checkModelHeader, probeLoadInChild } from '../worker/model-check';
-import { ClaimedRequestIds } from '../worker/request-ids';
+import { ClaimedRequestIds, DEFAULT_MAX_PROXIES } from '../worker/request-ids';
 import { ProxyJoins } from '../worker/join';
 import { WorkerServer, WorkerTlsOptions } from '../worker/server';
 
@@ -69,6 +69,10 @@ with its X25519 key and answered encrypted to the client's key.
                         .cocoon-data/worker-<first 16 hex of the Ed25519 key>; without
                         --key-seed and --data-dir the key is new, so they stay in memory).
                         One worker per directory; a damaged file refuses to start.
+  --max-proxies N       proxy addresses whose request ids are kept, at most (default 1000):
+                        a request naming one more gets 403. Bounds --data-dir and memory of
+                        a worker without --trust-proxy or --join, which serves whoever names
+                        a proxy in x-cocoon-proxy; no proxy's ids are ever forgotten
   --drain-seconds N     on SIGTERM/SIGINT: take no new connection and give requests in flight
                         up to N seconds to finish, receipt included (default 30; a second
                         signal stops at once)
@@ -77,14 +81,14 @@ with its X25519 key and answered encrypted to the client's key.
 `;
 
 /** The claimed request ids: in `dataDir`, or the key's default directory; in memory for a fresh random key. */
-function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: string | undefined): ClaimedRequestIds {
+function openRequestIds(dataDir: string | undefined, ed25519: Buffer, seed: string | undefined, maxProxies: number): ClaimedRequestIds {
     if (dataDir === undefined && seed === undefined) {
         log('worker', 'request ids kept in memory: the key is fresh (no --key-seed), so it signed nothing before this start');
-        return ClaimedRequestIds.inMemory();
+        return ClaimedRequestIds.inMemory({ maxProxies });
     }
     const dir = path.resolve(dataDir ?? path.join('.cocoon-data', `worker-${ed25519.toString('hex').slice(0, 16)}`));
     const t0 = performance.now();
-    const ids = ClaimedRequestIds.open(dir);
+    const ids = ClaimedRequestIds.open(dir, { maxProxies });
     log('worker', 'request ids recovered', { dir, ...ids.stats, ms: Math.round(performance.now() - t0) });
     return ids;
 }
@@ -184,7 +188,7 @@ runMain(async () => {
     if (publicUrl !== undefined && !/^https:\/\/[^/]+\/?$/.test(publicUrl)) throw new Error(`--public-url ${publicUrl}: expected https://host:port (proxies reach joined workers over mutual TLS)`);
     if (joinUrls.length > 0 && publicUrl === undefined && (host === '0.0.0.0' || host === '::'))
         throw new Error(`--join with --host ${host}: give --public-url https://<address proxies reach>:<port>`);
-    const requestIds = openRequestIds(one(args, 'data-dir'), identity.ed25519.publicKey, one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED);
+    const requestIds = openRequestIds(one(args, 'data-dir'), identity.ed25519.publicKey, one(args, 'key-seed') ?? process.env.COCOON_WORKER_KEY_SEED, intArg(args, 'max-proxies', DEFAULT_MAX_PROXIES, 1, 1_000_000));
 
     log('worker', 'starting', { ed25519: identity.ed25519.publicKey.toString('hex'), x25519: identity.x25519.publicKey.toString('hex') });
     const backend = await openLlama(gpu, threads);

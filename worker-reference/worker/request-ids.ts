@@ -42,9 +42,16 @@ export interface RequestIdOptions {
     compactEvery: number;
     /** Ids reserved beyond a claim above the reservation (one write per this many ids). */
     reserveBlock: bigint;
+    /**
+     * Proxy addresses kept at most: claims naming another are refused (`admits`). No proxy's
+     * record may ever be forgotten, so this bounds the file and the memory of a worker that
+     * serves whoever names a proxy (no --trust-proxy or --join).
+     */
+    maxProxies: number;
 }
 
-const DEFAULTS: RequestIdOptions = { keepPerProxy: 10_000, compactEvery: 50_000, reserveBlock: 1_000_000n };
+export const DEFAULT_MAX_PROXIES = 1_000;
+const DEFAULTS: RequestIdOptions = { keepPerProxy: 10_000, compactEvery: 50_000, reserveBlock: 1_000_000n, maxProxies: DEFAULT_MAX_PROXIES };
 const MAX_ID = (1n << 64n) - 1n;
 
 type Line = { p: string; id: string } | { p: string; floor: string } | { p: string; upTo: string };
@@ -62,6 +69,8 @@ interface ProxyIds {
 }
 
 export class RequestIdLogError extends Error {}
+/** A claim for a proxy beyond `maxProxies`. */
+export class ProxyLimitError extends Error {}
 
 export class ClaimedRequestIds {
     private readonly proxies = new Map<string, ProxyIds>();
@@ -92,8 +101,8 @@ export class ClaimedRequestIds {
     ) {}
 
     /** Claims kept in memory only: for a fresh key that nothing signed before this process. */
-    static inMemory(): ClaimedRequestIds {
-        return new ClaimedRequestIds(undefined, DEFAULTS);
+    static inMemory(opts: Partial<RequestIdOptions> = {}): ClaimedRequestIds {
+        return new ClaimedRequestIds(undefined, { ...DEFAULTS, ...opts });
     }
 
     /** Loads (or creates) the claims of `dir`; throws a clear error on a damaged file or a directory in use. */
@@ -193,6 +202,16 @@ export class ClaimedRequestIds {
         if (floor - 1n > s.max) s.max = floor - 1n;
     }
 
+    /** Whether claims for `proxy` can be taken: it is known, or fewer than `maxProxies` proxies are (those of earlier runs included). */
+    admits(proxy: Address): boolean {
+        return this.proxies.has(proxy.toRawString()) || this.proxies.size < this.opts.maxProxies;
+    }
+
+    /** The most proxy addresses kept. */
+    get maxProxies(): number {
+        return this.opts.maxProxies;
+    }
+
     /** Every id of `proxy` below this is refused (reserved before this process started, or pruned). */
     floorOf(proxy: Address): bigint {
         return this.proxies.get(proxy.toRawString())?.floor ?? 0n;
@@ -204,9 +223,11 @@ export class ClaimedRequestIds {
      * Claims (proxy, id). Null when it was claimed before or lies under the proxy's floor
      * (`floorOf` tells which); otherwise the promise that the claim is durable, i.e. that a
      * reservation covering it is on disk (await it before signing). The promise never counts
-     * as an unhandled rejection; awaiting it still throws.
+     * as an unhandled rejection; awaiting it still throws. Throws ProxyLimitError for a proxy
+     * `admits` refuses.
      */
     claim(proxy: Address, id: bigint): Promise<void> | null {
+        if (!this.admits(proxy)) throw new ProxyLimitError(`this worker keeps the request ids of at most ${this.opts.maxProxies} proxies, and ${proxy.toString()} would be one more`);
         const key = proxy.toRawString();
         const s = this.state(key);
         if (id < s.floor || id > MAX_ID || s.ids.has(id)) return null;

@@ -200,6 +200,13 @@ export class WorkerServer {
             if (!/^[0-9]{1,20}$/.test(r) || BigInt(r) >= 1n << 64n) throw new ApiError(400, `${HEADER_REQUEST_ID} must be a uint64`, 'invalid_request_error', 'bad_request_id');
             requestId = BigInt(r);
         } else requestId = this.o.requestIds.fresh(proxy);
+        if (!this.o.requestIds.admits(proxy))
+            throw new ApiError(
+                403,
+                `this worker has answered ${this.o.requestIds.maxProxies} proxy addresses, its limit (--max-proxies), and keeps each one's request ids for good: a request naming another (${proxy.toString()}) is refused`,
+                'invalid_request_error',
+                'proxy_limit',
+            );
         const durable = this.o.requestIds.claim(proxy, requestId);
         if (!durable) {
             const floor = this.o.requestIds.floorOf(proxy);
