@@ -3,7 +3,7 @@
  *
  * Per model (generated `tiny` and `small` GGUFs, or BENCH_SIZES=tiny,small,1b, or the file
  * BENCH_MODEL), same prompts, same sampling:
- *   raw     node-llama-cpp in this process (chat wrapper + sequence.evaluate, like the worker)
+ *   raw     node-llama-cpp in this process (chat wrapper, prompt prefix reuse, sequence.evaluate: as the worker drives it)
  *   worker  streaming through the worker's HTTP API
  *   proxy   streaming through proxy + worker
  *   proxy_tls  the same through a proxy whose link to its worker is mutual TLS (https://
@@ -29,6 +29,7 @@ import { identityFromSeed } from '../worker-reference/crypto/keys';
 import { escrowSecretHash, formatEscrowApiKey, generateEscrowSecret, proxyAuthHeaders, secretHashBytes } from '../worker-reference/client/api-key';
 import { generateModel, ModelSize, progressInTenths } from '../worker-reference/model/generate';
 import { defaultCpuThreads, loadNodeLlamaCpp } from '../worker-reference/worker/llama';
+import { reuseCommonPrefix } from '../worker-reference/worker/engine';
 
 const ROOT = path.resolve(__dirname, '..');
 const PROMPTS = ['What is the price of a token?', 'Tell me about the network.', 'hello', 'Write a long answer about private inference on TON.', 'Why should I trust this worker?', 'Count to twenty.'];
@@ -179,10 +180,12 @@ async function benchModel(model: string, generated: string | false, dir: string)
     const rawOnce = async (prompt: string): Promise<Row> => {
         const t0 = performance.now();
         const tokens = wrapper.generateContextState({ chatHistory: [{ type: 'user', text: prompt }, { type: 'model', response: [] }] }).contextText.tokenize(lm.tokenizer);
-        await seq.clearHistory();
+        // The worker reuses the KV state of the prompt prefix it shares with the last request (the
+        // chat template's start, ~9 tokens here): raw does the same, so the API is not flattered.
+        const reused = await reuseCommonPrefix(seq, tokens);
         let n = 0;
         let ttft = -1;
-        for await (const t of seq.evaluate(tokens, { temperature: 0.8, seed: 1, yieldEogToken: true })) {
+        for await (const t of seq.evaluate(tokens.slice(reused), { temperature: 0.8, seed: 1, yieldEogToken: true })) {
             if (ttft < 0) ttft = performance.now() - t0;
             n++;
             if (lm.isEogToken(t) || n >= MAX_TOKENS) break;

@@ -59,6 +59,18 @@ export interface AdmittedRequest {
     release(): void;
 }
 
+/**
+ * Keeps the sequence's KV state for the longest prefix it shares with `prompt` (always
+ * leaving at least one token to evaluate) and drops the rest; returns how many prompt tokens
+ * are reused. Then `sequence.evaluate(prompt.slice(reused))` generates the answer.
+ */
+export async function reuseCommonPrefix(sequence: LlamaContextSequence, prompt: Token[]): Promise<number> {
+    await sequence.adaptStateToTokens(prompt, false);
+    const keep = Math.min(sequence.nextTokenIndex, prompt.length - 1);
+    if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+    return sequence.nextTokenIndex;
+}
+
 export class ModelEngine {
     /** Each token's own text, kept across requests for the text decoder. */
     private readonly tokenText = new Map<Token, string>();
@@ -159,11 +171,7 @@ export class ModelEngine {
     }
 
     private async run(sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, p: GenerateParams): Promise<GenerateResult> {
-        // Reuse the KV cache of the longest common prefix; always evaluate at least one token.
-        await sequence.adaptStateToTokens(prompt, false);
-        let cached = Math.min(sequence.nextTokenIndex, prompt.length - 1);
-        if (sequence.nextTokenIndex > cached) await sequence.eraseContextTokenRanges([{ start: cached, end: sequence.nextTokenIndex }]);
-        cached = sequence.nextTokenIndex;
+        const cached = await reuseCommonPrefix(sequence, prompt);
 
         const scanner = new StopScanner([...p.stop, ...this.textStops]);
         const decoder = new TokenTextDecoder<Token>((tokens) => this.model.detokenize(tokens, false), this.tokenText);
