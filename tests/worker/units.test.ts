@@ -20,6 +20,7 @@ import { tmpDir } from './helpers';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { SseBatch } from '../../worker-reference/common/http';
+import { GroupCommit } from '../../worker-reference/common/checked-log';
 import { RateBuckets } from '../../worker-reference/common/rate-buckets';
 import { optionsInHelp, parseArgs } from '../../worker-reference/cli/args';
 
@@ -402,6 +403,57 @@ describe('ledger', () => {
         expect(text[0]).toContain('"prompt":"99"');
         fs.writeFileSync(wal, text.join('\n'));
         expect(() => Ledger.open(d)).toThrow(/damaged/);
+    });
+});
+
+describe('group commit (common/checked-log.ts)', () => {
+    const commitLog = (fd: () => number, committed: string[][]) =>
+        new GroupCommit<string>({ fd, encode: (b) => Buffer.from(b.join('')), committed: (b) => committed.push(b), failure: (cause) => new Error(`log failed: ${cause.message}`) });
+
+    it('writes appends made while a flush is on its way together, with one fdatasync', async () => {
+        const file = path.join(dir, 'group.log');
+        const fd = fs.openSync(file, 'a');
+        const committed: string[][] = [];
+        const log = commitLog(() => fd, committed);
+        try {
+            // The first goes out at once; the three made while it is flushed go out together (one
+            // write and one fdatasync each batch, which `committed` sees).
+            await Promise.all(['a\n', 'b\n', 'c\n', 'd\n'].map((x) => log.append(x)));
+            expect(committed).toEqual([['a\n'], ['b\n', 'c\n', 'd\n']]);
+            expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\nc\nd\n');
+            expect(log.busy).toBe(false);
+        } finally {
+            fs.closeSync(fd);
+        }
+    });
+
+    it('fails the batch and every later append once a write fails, saying why, and counts nothing', async () => {
+        const file = path.join(dir, 'readonly.log');
+        fs.writeFileSync(file, '');
+        const fd = fs.openSync(file, 'r'); // writes fail with EBADF
+        const committed: string[][] = [];
+        const log = commitLog(() => fd, committed);
+        try {
+            await expect(log.append('x\n')).rejects.toThrow(/^log failed: EBADF/);
+            expect(log.failed?.message).toMatch(/EBADF/);
+            await expect(log.append('y\n')).rejects.toThrow(/^log failed: EBADF/);
+            expect(committed).toEqual([]);
+        } finally {
+            fs.closeSync(fd);
+        }
+    });
+
+    it('a ledger whose write-ahead log fails refuses every later record: nothing is counted that is not on disk', async () => {
+        const d = path.join(dir, 'ledger-failing');
+        const l = Ledger.open(d);
+        const escrow = new Address(0, Buffer.alloc(32, 1)).toRawString();
+        const use = { escrow, workerAccount: escrow, worker: 'w', requestId: 1n, tokens: { prompt: 1n, cached: 0n, completion: 1n, reasoning: 0n }, resultHash: 'ab' };
+        await l.record(use);
+        fs.closeSync((l as unknown as { fd: number }).fd); // the disk goes away under it
+        await expect(l.record({ ...use, requestId: 2n })).rejects.toThrow(/write-ahead log failed/);
+        await expect(l.record({ ...use, requestId: 3n })).rejects.toThrow(/write-ahead log failed/);
+        expect(l.chargeOf(escrow).prompt).toBe(1n);
+        expect(Ledger.open(d).chargeOf(escrow).prompt).toBe(1n);
     });
 });
 
