@@ -26,7 +26,15 @@ export interface ChatRequest {
     topP?: number;
     seed?: number;
     stop: string[];
+    /** OpenAI's presence_penalty / frequency_penalty (-2..2): subtracted from the logits of tokens already generated (once / per occurrence). */
+    presencePenalty?: number;
+    frequencyPenalty?: number;
+    /** OpenAI's logit_bias: token id → bias (-100..100) added to its logit; -100 bans it. */
+    logitBias?: Map<number, number>;
 }
+
+/** Entries of logit_bias accepted at most. */
+export const MAX_LOGIT_BIAS = 1024;
 
 /** Fields a sealed payload may carry besides the messages (so stop strings stay private too). */
 export interface SealedContent {
@@ -78,8 +86,49 @@ function optNumber(body: Record<string, unknown>, name: string, min: number, max
     return v;
 }
 
+const unsupported = (param: string, message: string) => new ApiError(400, message, 'invalid_request_error', 'unsupported_parameter', param);
+const given = (v: unknown) => v !== undefined && v !== null;
+
+/**
+ * OpenAI parameters asking for what this worker does not do are refused, not ignored: a client
+ * that asks for tool calls or JSON output must not mistake plain text for the model's choice.
+ * Their neutral values (no tools, `tool_choice: "none"`, `response_format: {type: "text"}`,
+ * `logprobs: false`…), which some clients always send, are accepted. Parameters that change
+ * nothing about the answer (`user`, `metadata`, `store`, `service_tier`…) are ignored.
+ */
+function refuseUnsupported(body: Record<string, unknown>): void {
+    for (const name of ['tools', 'functions'])
+        if (given(body[name]) && !(Array.isArray(body[name]) && (body[name] as unknown[]).length === 0))
+            throw unsupported(name, `${name} is not supported: this worker's models answer in text only and call no tools`);
+    for (const name of ['tool_choice', 'function_call'])
+        if (given(body[name]) && body[name] !== 'none' && body[name] !== 'auto') throw unsupported(name, `${name} is not supported: this worker calls no tools`);
+    const rf = body.response_format;
+    if (given(rf) && !(typeof rf === 'object' && (rf as { type?: unknown }).type === 'text'))
+        throw unsupported('response_format', `response_format ${typeof rf === 'object' && rf !== null ? JSON.stringify((rf as { type?: unknown }).type) : JSON.stringify(rf)} is not supported: answers are plain text ({"type": "text"})`);
+    if (given(body.logprobs) && body.logprobs !== false) throw unsupported('logprobs', 'logprobs are not returned by this worker');
+    if (given(body.top_logprobs) && body.top_logprobs !== 0) throw unsupported('top_logprobs', 'logprobs are not returned by this worker');
+    const modalities = body.modalities;
+    if (given(modalities) && !(Array.isArray(modalities) && modalities.length === 1 && modalities[0] === 'text')) throw unsupported('modalities', 'only the text modality is supported');
+    for (const name of ['audio', 'prediction', 'web_search_options']) if (given(body[name])) throw unsupported(name, `${name} is not supported by this worker`);
+}
+
+function parseLogitBias(v: unknown): Map<number, number> | undefined {
+    if (!given(v)) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) throw bad('logit_bias must be an object mapping token ids to biases', 'logit_bias');
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (entries.length > MAX_LOGIT_BIAS) throw bad(`logit_bias may hold at most ${MAX_LOGIT_BIAS} tokens`, 'logit_bias');
+    const out = new Map<number, number>();
+    for (const [key, bias] of entries) {
+        if (!/^(0|[1-9][0-9]{0,9})$/.test(key)) throw bad(`logit_bias: "${key}" is not a token id`, 'logit_bias');
+        if (typeof bias !== 'number' || !Number.isFinite(bias) || bias < -100 || bias > 100) throw bad(`logit_bias: the bias of token ${key} must be a number in [-100, 100]`, 'logit_bias');
+        out.set(Number(key), bias);
+    }
+    return out.size > 0 ? out : undefined;
+}
+
 export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     if (typeof body.model !== 'string' || body.model.length === 0) throw bad('model must be a non-empty string', 'model');
+    refuseUnsupported(body);
     const stream = body.stream === true;
     if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream must be a boolean', 'stream');
     const so = body.stream_options;
@@ -91,6 +140,13 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     const topP = optNumber(body, 'top_p', 0, 1, false);
     const seed = optNumber(body, 'seed', -(2 ** 31), 2 ** 32 - 1, true);
     const req: ChatRequest = { model: body.model, stream, includeUsage, maxTokens, temperature, topP, seed, stop: parseStop(body.stop) };
+    // Zero is OpenAI's default and means no penalty: left out, so the sampler is not configured for it.
+    const presence = optNumber(body, 'presence_penalty', -2, 2, false);
+    const frequency = optNumber(body, 'frequency_penalty', -2, 2, false);
+    if (presence) req.presencePenalty = presence;
+    if (frequency) req.frequencyPenalty = frequency;
+    const logitBias = parseLogitBias(body.logit_bias);
+    if (logitBias) req.logitBias = logitBias;
     if (body.sealed !== undefined) {
         if (body.messages !== undefined) throw bad('a sealed request must not carry plain messages', 'messages');
         const s = body.sealed;

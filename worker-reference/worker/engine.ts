@@ -3,7 +3,7 @@
  * wrapper (resolved once: resolving per request costs hundreds of ms) and the generation
  * loop with exact token accounting.
  */
-import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token, TokenBias } from 'node-llama-cpp';
 import { ApiError } from '../common/http';
 import { ChatMessage } from './chat-request';
 import { loadNodeLlamaCpp } from './llama';
@@ -29,6 +29,12 @@ export interface GenerateParams {
     topP?: number;
     seed?: number;
     stop: string[];
+    /** Subtracted once from the logit of every token already generated (OpenAI's presence_penalty). */
+    presencePenalty?: number;
+    /** Subtracted from a token's logit per time it was generated (OpenAI's frequency_penalty). */
+    frequencyPenalty?: number;
+    /** Token id → bias added to its logit; -100 bans the token (OpenAI's logit_bias). */
+    logitBias?: Map<number, number>;
     signal: AbortSignal;
     /** Called with each piece of answer text as soon as it is final. */
     onText?: (text: string) => void;
@@ -82,6 +88,9 @@ export class ModelEngine {
         readonly chatWrapper: ChatWrapper,
         private readonly pool: SequencePool<Token, LlamaContextSequence>,
         private readonly textStops: string[],
+        /** Tokens in the model's vocabulary (undefined when its file does not say). */
+        readonly vocabSize: number | undefined,
+        private readonly newTokenBias: () => TokenBias,
     ) {}
 
     static async load(llama: Llama, options: EngineOptions): Promise<ModelEngine> {
@@ -102,7 +111,9 @@ export class ModelEngine {
             .filter((vals) => vals.length > 0 && vals.every((v) => typeof v === 'string'))
             .map((vals) => vals.join(''))
             .filter((s) => s.length > 0);
-        return new ModelEngine(options, model, context, chatWrapper, new SequencePool(sequences, options.maxQueue), textStops);
+        const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } } | undefined)?.tokenizer?.ggml?.tokens;
+        const vocabSize = Array.isArray(tokens) ? tokens.length : undefined;
+        return new ModelEngine(options, model, context, chatWrapper, new SequencePool(sequences, options.maxQueue), textStops, vocabSize, () => new lib.TokenBias(model.tokenizer));
     }
 
     get id(): string {
@@ -146,6 +157,11 @@ export class ModelEngine {
                 'max_tokens',
             );
         const maxTokens = p.maxTokens ?? Math.min(room, this.options.defaultMaxTokens);
+        if (p.logitBias) {
+            if (this.vocabSize === undefined) throw new ApiError(400, "logit_bias is not supported for this model: its file does not list its vocabulary", 'invalid_request_error', 'unsupported_parameter', 'logit_bias');
+            for (const id of p.logitBias.keys())
+                if (id >= this.vocabSize) throw new ApiError(400, `logit_bias: token ${id} is not in this model's vocabulary of ${this.vocabSize} tokens`, 'invalid_request_error', null, 'logit_bias');
+        }
         const sequence = await this.pool.acquire(prompt, p.signal);
         let done = false;
         const release = () => {
@@ -183,16 +199,23 @@ export class ModelEngine {
         const emit = (text: string) => {
             if (text.length > 0) p.onText?.(text);
         };
+        // The tokens generated so far, which the penalties count (not the prompt's, as OpenAI's).
+        const generated: Token[] = [];
+        const penalized = p.presencePenalty !== undefined || p.frequencyPenalty !== undefined;
         const gen = sequence.evaluate(prompt.slice(cached), {
             temperature: p.temperature,
             topP: p.topP,
             seed: p.seed,
             yieldEogToken: true,
+            // penalty 1: no multiplicative repeat penalty (node-llama-cpp's default is 1.1), only OpenAI's two.
+            repeatPenalty: penalized ? { punishTokens: () => generated, penalty: 1, presencePenalty: p.presencePenalty ?? 0, frequencyPenalty: p.frequencyPenalty ?? 0 } : undefined,
+            tokenBias: p.logitBias ? this.tokenBias(p.logitBias) : undefined,
         });
         try {
             for await (const token of gen) {
                 if (firstTokenMs < 0) firstTokenMs = performance.now() - started;
                 completion++;
+                if (penalized) generated.push(token);
                 if (p.signal.aborted) {
                     cancelled = true;
                     break;
@@ -219,6 +242,13 @@ export class ModelEngine {
             firstTokenMs: Math.max(0, firstTokenMs),
             cancelled: cancelled || p.signal.aborted,
         };
+    }
+
+    /** OpenAI's logit_bias as node-llama-cpp's TokenBias: a bias added to the logit, -100 a ban. */
+    private tokenBias(bias: Map<number, number>): TokenBias {
+        const tb = this.newTokenBias();
+        for (const [id, value] of bias) tb.set(id as Token, value <= -100 ? 'never' : { logit: value });
+        return tb;
     }
 
     async dispose(): Promise<void> {

@@ -271,6 +271,9 @@ export class WorkerServer {
             temperature: request.temperature,
             topP: request.topP,
             seed: request.seed,
+            presencePenalty: request.presencePenalty,
+            frequencyPenalty: request.frequencyPenalty,
+            logitBias: request.logitBias,
             stop,
             signal: abort.signal,
         });
