@@ -1,10 +1,13 @@
 /**
  * OpenAI's sampling parameters beyond temperature / top_p / seed: presence_penalty,
  * frequency_penalty and logit_bias change what a real worker (tiny model, llama.cpp on CPU)
- * generates, with OpenAI's semantics; parameters asking for what the worker does not do
- * (tools, JSON output, logprobs, audio…) are refused with a 400 naming them, while their
- * neutral values, which some clients always send, are accepted.
+ * generates, with OpenAI's semantics; response_format json_object / json_schema make its
+ * answer JSON (a grammar while sampling), and a schema keyword the grammar cannot enforce is
+ * refused; parameters asking for what the worker does not do (tools, logprobs, audio…) are
+ * refused with a 400 naming them, while their neutral values, which some clients always
+ * send, are accepted.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readGgufHeader } from '../../worker-reference/gguf/reader';
@@ -30,10 +33,16 @@ afterAll(async () => {
 
 const MAX = 64;
 /** A greedy (temperature 0) answer of MAX tokens at most, with `extra` parameters. */
-async function ask(extra: Record<string, unknown>): Promise<{ status: number; text: string; tokens: number; error?: { code?: string; param?: string; message?: string } }> {
+async function ask(extra: Record<string, unknown>): Promise<{ status: number; text: string; tokens: number; finish?: string; error?: { code?: string; param?: string; message?: string } }> {
     const r = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'Tell me about the network.' }], max_tokens: MAX, temperature: 0, ...extra });
-    const choices = r.json.choices as Array<{ message: { content: string } }> | undefined;
-    return { status: r.status, text: choices?.[0].message.content ?? '', tokens: (r.json.usage as { completion_tokens?: number } | undefined)?.completion_tokens ?? 0, error: r.json.error as never };
+    const choices = r.json.choices as Array<{ message: { content: string }; finish_reason: string }> | undefined;
+    return {
+        status: r.status,
+        text: choices?.[0].message.content ?? '',
+        finish: choices?.[0].finish_reason,
+        tokens: (r.json.usage as { completion_tokens?: number } | undefined)?.completion_tokens ?? 0,
+        error: r.json.error as never,
+    };
 }
 const count = (text: string, piece: string) => text.split(piece).length - 1;
 
@@ -93,15 +102,96 @@ describe('presence_penalty and frequency_penalty', () => {
     });
 });
 
+describe('response_format', () => {
+    const schema = {
+        type: 'object',
+        properties: { ok: { type: 'boolean' }, color: { enum: ['red', 'green', 'blue'] }, n: { type: 'integer' }, maybe: { anyOf: [{ type: 'boolean' }, { type: 'null' }] } },
+        required: ['ok', 'color', 'n', 'maybe'],
+        additionalProperties: false,
+    };
+    const jsonSchema = (s: unknown, name = 'answer') => ({ response_format: { type: 'json_schema', json_schema: { name, schema: s, strict: true } } });
+
+    it('json_schema: the answer is JSON of that schema (enum, integer, anyOf), ending on its own', async () => {
+        for (const temperature of [0, 1]) {
+            const r = await ask({ ...jsonSchema(schema), temperature, seed: 7 });
+            expect(r.status).toBe(200);
+            expect(r.finish).toBe('stop');
+            expect(r.text).not.toMatch(/\n\n\n\n/); // the grammar's stop trigger ends the answer and is not part of it
+            const v = JSON.parse(r.text) as Record<string, unknown>;
+            expect(Object.keys(v).sort()).toEqual(['color', 'maybe', 'n', 'ok']);
+            expect(typeof v.ok).toBe('boolean');
+            expect(['red', 'green', 'blue']).toContain(v.color);
+            expect(Number.isInteger(v.n)).toBe(true);
+            expect([true, false, null]).toContain(v.maybe);
+        }
+    });
+
+    it('json_schema holds while streaming too, and the receipt covers the JSON sent', async () => {
+        const res = await fetch(`${w.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: MAX, stream: true, ...jsonSchema(schema) }),
+        });
+        const events = (await res.text())
+            .split('\n\n')
+            .filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+            .map((e) => JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content?: string } }>; receipt?: { result_hash: string } });
+        const text = events.map((e) => e.choices[0]?.delta.content ?? '').join('');
+        expect(Object.keys(JSON.parse(text) as object).sort()).toEqual(['color', 'maybe', 'n', 'ok']);
+        expect(events.find((e) => e.receipt)?.receipt?.result_hash).toBe(crypto.createHash('sha256').update(text, 'utf8').digest('hex'));
+    });
+
+    it('json_object: the answer opens a JSON object where plain text would not', async () => {
+        const plain = await ask({});
+        expect(plain.text.startsWith('{')).toBe(false);
+        const r = await ask({ response_format: { type: 'json_object' }, max_tokens: 200 });
+        expect(r.status).toBe(200);
+        expect(r.text.startsWith('{')).toBe(true);
+        // Complete JSON when the model ended it; cut at max_tokens otherwise, as OpenAI's.
+        if (r.finish === 'stop') expect(typeof JSON.parse(r.text)).toBe('object');
+        else expect(r.finish).toBe('length');
+    });
+
+    it('refuses schema keywords the grammar cannot enforce, naming them and where, and malformed formats', async () => {
+        const refused: Array<[unknown, RegExp]> = [
+            [{ type: 'object', properties: { code: { type: 'string', pattern: '^[A-Z]+$' } } }, /keyword "pattern" at \/properties\/code/],
+            [{ type: 'object', properties: { age: { type: 'integer', minimum: 0 } } }, /keyword "minimum" at \/properties\/age/],
+            [{ type: 'object', allOf: [] }, /keyword "allOf" at the schema/],
+            [{ type: 'string', format: 'email' }, /format "email"/],
+            [{ $ref: '#/$defs/missing' }, /\$ref at the schema/],
+            [{ type: 'object', properties: {}, required: ['x'] }, /"x" at the schema is required but not among its properties/],
+            [{ properties: {} }, /needs a type/],
+        ];
+        for (const [s, message] of refused) {
+            const r = await ask(jsonSchema(s));
+            expect(r.status).toBe(400);
+            expect(r.error).toMatchObject({ code: 'unsupported_parameter', param: 'response_format' });
+            expect(r.error?.message).toMatch(message);
+        }
+        for (const rf of [{ type: 'xml' }, { type: 'json_schema' }, { type: 'json_schema', json_schema: { name: 'bad name!', schema } }, 'json']) {
+            const r = await ask({ response_format: rf });
+            expect(r.status).toBe(400);
+            expect(r.error).toMatchObject({ param: 'response_format' });
+        }
+    });
+
+    it('accepts $defs with $ref and annotations (title, description)', async () => {
+        const r = await ask(
+            jsonSchema({ title: 'T', $defs: { flag: { type: 'boolean', description: 'a flag' } }, type: 'object', properties: { a: { $ref: '#/$defs/flag' }, b: { $ref: '#/$defs/flag' } } }),
+        );
+        expect(r.status).toBe(200);
+        const v = JSON.parse(r.text) as { a: unknown; b: unknown };
+        expect([typeof v.a, typeof v.b]).toEqual(['boolean', 'boolean']);
+    });
+});
+
 describe('parameters for what the worker does not do', () => {
-    it('refuses tools, JSON output, logprobs, other modalities and predictions with a 400 naming the parameter', async () => {
+    it('refuses tools, logprobs, other modalities and predictions with a 400 naming the parameter', async () => {
         const cases: Array<[string, unknown]> = [
             ['tools', [{ type: 'function', function: { name: 'f', parameters: {} } }]],
             ['functions', [{ name: 'f' }]],
             ['tool_choice', 'required'],
             ['function_call', { name: 'f' }],
-            ['response_format', { type: 'json_object' }],
-            ['response_format', { type: 'json_schema', json_schema: { name: 'x', schema: {} } }],
             ['logprobs', true],
             ['top_logprobs', 3],
             ['modalities', ['text', 'audio']],

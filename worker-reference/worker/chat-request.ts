@@ -4,6 +4,7 @@
  */
 import { ApiError } from '../common/http';
 import { SealedPiece } from '../crypto/seal';
+import { parseResponseFormat, ResponseFormat } from './response-format';
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant';
 
@@ -31,6 +32,8 @@ export interface ChatRequest {
     frequencyPenalty?: number;
     /** OpenAI's logit_bias: token id → bias (-100..100) added to its logit; -100 bans it. */
     logitBias?: Map<number, number>;
+    /** JSON output (`response_format` json_object / json_schema); undefined for plain text. */
+    responseFormat?: ResponseFormat;
 }
 
 /** Entries of logit_bias accepted at most. */
@@ -91,9 +94,9 @@ const given = (v: unknown) => v !== undefined && v !== null;
 
 /**
  * OpenAI parameters asking for what this worker does not do are refused, not ignored: a client
- * that asks for tool calls or JSON output must not mistake plain text for the model's choice.
- * Their neutral values (no tools, `tool_choice: "none"`, `response_format: {type: "text"}`,
- * `logprobs: false`…), which some clients always send, are accepted. Parameters that change
+ * that asks for tool calls must not mistake plain text for the model's choice not to call one.
+ * Their neutral values (no tools, `tool_choice: "none"`, `logprobs: false`…), which some
+ * clients always send, are accepted. Parameters that change
  * nothing about the answer (`user`, `metadata`, `store`, `service_tier`…) are ignored.
  */
 function refuseUnsupported(body: Record<string, unknown>): void {
@@ -102,9 +105,6 @@ function refuseUnsupported(body: Record<string, unknown>): void {
             throw unsupported(name, `${name} is not supported: this worker's models answer in text only and call no tools`);
     for (const name of ['tool_choice', 'function_call'])
         if (given(body[name]) && body[name] !== 'none' && body[name] !== 'auto') throw unsupported(name, `${name} is not supported: this worker calls no tools`);
-    const rf = body.response_format;
-    if (given(rf) && !(typeof rf === 'object' && (rf as { type?: unknown }).type === 'text'))
-        throw unsupported('response_format', `response_format ${typeof rf === 'object' && rf !== null ? JSON.stringify((rf as { type?: unknown }).type) : JSON.stringify(rf)} is not supported: answers are plain text ({"type": "text"})`);
     if (given(body.logprobs) && body.logprobs !== false) throw unsupported('logprobs', 'logprobs are not returned by this worker');
     if (given(body.top_logprobs) && body.top_logprobs !== 0) throw unsupported('top_logprobs', 'logprobs are not returned by this worker');
     const modalities = body.modalities;
@@ -147,6 +147,8 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     if (frequency) req.frequencyPenalty = frequency;
     const logitBias = parseLogitBias(body.logit_bias);
     if (logitBias) req.logitBias = logitBias;
+    const responseFormat = parseResponseFormat(body.response_format);
+    if (responseFormat) req.responseFormat = responseFormat;
     if (body.sealed !== undefined) {
         if (body.messages !== undefined) throw bad('a sealed request must not carry plain messages', 'messages');
         const s = body.sealed;

@@ -3,10 +3,11 @@
  * wrapper (resolved once: resolving per request costs hundreds of ms) and the generation
  * loop with exact token accounting.
  */
-import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token, TokenBias } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaGrammarEvaluationState, LlamaModel, Token, TokenBias } from 'node-llama-cpp';
+import { ResponseFormat } from './response-format';
 import { ApiError } from '../common/http';
 import { ChatMessage } from './chat-request';
-import { loadNodeLlamaCpp } from './llama';
+import { loadNodeLlamaCpp, NodeLlamaCpp } from './llama';
 import { SequencePool } from './sequence-pool';
 import { StopScanner, TokenTextDecoder } from './text-stream';
 
@@ -35,6 +36,8 @@ export interface GenerateParams {
     frequencyPenalty?: number;
     /** Token id → bias added to its logit; -100 bans the token (OpenAI's logit_bias). */
     logitBias?: Map<number, number>;
+    /** JSON output, enforced by a grammar while sampling; undefined for plain text. */
+    responseFormat?: ResponseFormat;
     signal: AbortSignal;
     /** Called with each piece of answer text as soon as it is final. */
     onText?: (text: string) => void;
@@ -77,6 +80,19 @@ export async function reuseCommonPrefix(sequence: LlamaContextSequence, prompt: 
     return sequence.nextTokenIndex;
 }
 
+/** The triggers that are plain text (special-token ones end generation as end-of-generation tokens). */
+function textTriggers(triggers: readonly unknown[]): string[] {
+    const out: string[] = [];
+    for (const t of triggers) {
+        const parts = typeof t === 'string' ? [t] : Array.isArray(t) ? t : ((t as { values?: unknown }).values as unknown[] | undefined);
+        if (Array.isArray(parts) && parts.length > 0 && parts.every((v) => typeof v === 'string')) out.push(parts.join(''));
+    }
+    return out.filter((x) => x.length > 0);
+}
+
+/** JSON-schema grammars kept per model. */
+const GRAMMARS_KEPT = 64;
+
 export class ModelEngine {
     /** Each token's own text, kept across requests for the text decoder. */
     private readonly tokenText = new Map<Token, string>();
@@ -90,8 +106,11 @@ export class ModelEngine {
         private readonly textStops: string[],
         /** Tokens in the model's vocabulary (undefined when its file does not say). */
         readonly vocabSize: number | undefined,
-        private readonly newTokenBias: () => TokenBias,
+        private readonly lib: Pick<NodeLlamaCpp, 'TokenBias' | 'LlamaGrammarEvaluationState'>,
     ) {}
+
+    /** Grammars of JSON schemas used lately (clients send the same schema again and again), and the one for any JSON object. */
+    private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
 
     static async load(llama: Llama, options: EngineOptions): Promise<ModelEngine> {
         const lib = await loadNodeLlamaCpp();
@@ -106,14 +125,10 @@ export class ModelEngine {
         for (let i = 0; i < options.parallel; i++) sequences.push(context.getSequence());
         // Stop triggers that are plain text (special-token triggers end generation as EOG tokens).
         const probe = chatWrapper.generateContextState({ chatHistory: [{ type: 'user', text: 'x' }, { type: 'model', response: [] }] });
-        const textStops = probe.stopGenerationTriggers
-            .map((t) => t.values)
-            .filter((vals) => vals.length > 0 && vals.every((v) => typeof v === 'string'))
-            .map((vals) => vals.join(''))
-            .filter((s) => s.length > 0);
+        const textStops = textTriggers(probe.stopGenerationTriggers);
         const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } } | undefined)?.tokenizer?.ggml?.tokens;
         const vocabSize = Array.isArray(tokens) ? tokens.length : undefined;
-        return new ModelEngine(options, model, context, chatWrapper, new SequencePool(sequences, options.maxQueue), textStops, vocabSize, () => new lib.TokenBias(model.tokenizer));
+        return new ModelEngine(options, model, context, chatWrapper, new SequencePool(sequences, options.maxQueue), textStops, vocabSize, lib);
     }
 
     get id(): string {
@@ -162,6 +177,7 @@ export class ModelEngine {
             for (const id of p.logitBias.keys())
                 if (id >= this.vocabSize) throw new ApiError(400, `logit_bias: token ${id} is not in this model's vocabulary of ${this.vocabSize} tokens`, 'invalid_request_error', null, 'logit_bias');
         }
+        const grammar = p.responseFormat ? await this.grammarFor(p.responseFormat) : undefined;
         const sequence = await this.pool.acquire(prompt, p.signal);
         let done = false;
         const release = () => {
@@ -173,7 +189,7 @@ export class ModelEngine {
         return {
             run: async (onText) => {
                 try {
-                    return await this.run(sequence, prompt, maxTokens, { ...p, onText });
+                    return await this.run(sequence, prompt, maxTokens, { ...p, onText }, grammar);
                 } finally {
                     release();
                 }
@@ -186,10 +202,11 @@ export class ModelEngine {
         return (await this.admit(p)).run(p.onText);
     }
 
-    private async run(sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, p: GenerateParams): Promise<GenerateResult> {
+    private async run(sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, p: GenerateParams, grammar?: LlamaGrammar): Promise<GenerateResult> {
         const cached = await reuseCommonPrefix(sequence, prompt);
 
-        const scanner = new StopScanner([...p.stop, ...this.textStops]);
+        // A JSON grammar lets whitespace follow the JSON; its own stop trigger ends the answer there.
+        const scanner = new StopScanner([...p.stop, ...this.textStops, ...(grammar ? textTriggers(grammar.stopGenerationTriggers) : [])]);
         const decoder = new TokenTextDecoder<Token>((tokens) => this.model.detokenize(tokens, false), this.tokenText);
         const started = performance.now();
         let firstTokenMs = -1;
@@ -210,6 +227,8 @@ export class ModelEngine {
             // penalty 1: no multiplicative repeat penalty (node-llama-cpp's default is 1.1), only OpenAI's two.
             repeatPenalty: penalized ? { punishTokens: () => generated, penalty: 1, presencePenalty: p.presencePenalty ?? 0, frequencyPenalty: p.frequencyPenalty ?? 0 } : undefined,
             tokenBias: p.logitBias ? this.tokenBias(p.logitBias) : undefined,
+            // Only tokens that keep the answer valid JSON can be sampled; once it is complete, only the end.
+            grammarEvaluationState: grammar ? (new this.lib.LlamaGrammarEvaluationState({ model: this.model, grammar }) as LlamaGrammarEvaluationState) : undefined,
         });
         try {
             for await (const token of gen) {
@@ -246,9 +265,25 @@ export class ModelEngine {
 
     /** OpenAI's logit_bias as node-llama-cpp's TokenBias: a bias added to the logit, -100 a ban. */
     private tokenBias(bias: Map<number, number>): TokenBias {
-        const tb = this.newTokenBias();
+        const tb = new this.lib.TokenBias(this.model.tokenizer);
         for (const [id, value] of bias) tb.set(id as Token, value <= -100 ? 'never' : { logit: value });
         return tb;
+    }
+
+    /** The grammar of a JSON response format: built once per schema (at most GRAMMARS_KEPT kept); a schema it cannot build is a 400. */
+    private grammarFor(f: ResponseFormat): Promise<LlamaGrammar> {
+        const key = f.type === 'json_schema' ? JSON.stringify(f.schema) : f.type;
+        let g = this.grammars.get(key);
+        if (!g) {
+            const llama = this.model.llama;
+            g = (f.type === 'json_schema' ? llama.createGrammarForJsonSchema(f.schema as never) : llama.getGrammarFor('json')).catch((e: unknown) => {
+                this.grammars.delete(key);
+                throw new ApiError(400, `response_format: no grammar could be built for this schema (${e instanceof Error ? e.message : String(e)})`, 'invalid_request_error', 'unsupported_parameter', 'response_format');
+            });
+            if (this.grammars.size >= GRAMMARS_KEPT) this.grammars.delete(this.grammars.keys().next().value as string);
+            this.grammars.set(key, g);
+        }
+        return g;
     }
 
     async dispose(): Promise<void> {

@@ -274,6 +274,7 @@ export class WorkerServer {
             presencePenalty: request.presencePenalty,
             frequencyPenalty: request.frequencyPenalty,
             logitBias: request.logitBias,
+            responseFormat: request.responseFormat,
             stop,
             signal: abort.signal,
         });
