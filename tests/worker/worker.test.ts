@@ -119,6 +119,24 @@ describe('worker: OpenAI-compatible API', () => {
         checkReceipt(receipt as ReceiptJson, Buffer.from(text, 'utf8'), usage as OpenAI.CompletionUsage);
     });
 
+    it('takes the official client\'s json_schema response format, penalties and logit_bias, and refuses tools through it', async () => {
+        const r = await client.chat.completions.create({
+            model: 'tiny',
+            messages: [{ role: 'user', content: 'Is the network up?' }],
+            max_tokens: 48,
+            presence_penalty: 0.5,
+            frequency_penalty: 0.5,
+            logit_bias: { '5': -100 },
+            response_format: { type: 'json_schema', json_schema: { name: 'status', strict: true, schema: { type: 'object', properties: { up: { type: 'boolean' } }, required: ['up'], additionalProperties: false } } },
+        });
+        expect(r.choices[0].finish_reason).toBe('stop');
+        expect(typeof (JSON.parse(r.choices[0].message.content ?? '') as { up: unknown }).up).toBe('boolean');
+        checkReceipt((r as unknown as { receipt: ReceiptJson }).receipt, Buffer.from(r.choices[0].message.content ?? '', 'utf8'), r.usage as OpenAI.CompletionUsage);
+        await expect(
+            client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }] }),
+        ).rejects.toMatchObject({ status: 400, code: 'unsupported_parameter', param: 'tools' });
+    });
+
     it('answers sealed prompts encrypted to the client key, and the receipt hashes the ciphertext', async () => {
         const info = await getJson(`${worker.url}/v1/worker`);
         const sealed = sealChatRequest(Buffer.from(info.x25519_public_key as string, 'hex'), { messages: [{ role: 'user', content: 'my secret question' }] });
