@@ -105,7 +105,7 @@ describe('presence_penalty and frequency_penalty', () => {
 describe('response_format', () => {
     const schema = {
         type: 'object',
-        properties: { ok: { type: 'boolean' }, color: { enum: ['red', 'green', 'blue'] }, n: { type: 'integer' }, maybe: { anyOf: [{ type: 'boolean' }, { type: 'null' }] } },
+        properties: { ok: { type: 'boolean' }, color: { type: 'string', enum: ['red', 'green', 'blue'] }, n: { type: 'integer' }, maybe: { anyOf: [{ type: 'boolean' }, { type: 'null' }] } },
         required: ['ok', 'color', 'n', 'maybe'],
         additionalProperties: false,
     };

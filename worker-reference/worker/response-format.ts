@@ -23,8 +23,9 @@ const KEYWORDS: Record<string, Set<string>> = {
     array: new Set(['type', 'items', 'prefixItems', 'minItems', 'maxItems', '$defs']),
     string: new Set(['type', 'minLength', 'maxLength', 'format']),
     primitive: new Set(['type']),
-    const: new Set(['const']),
-    enum: new Set(['enum']),
+    // `type` beside const / enum is common ({type: "string", enum: [...]}); the values decide.
+    const: new Set(['const', 'type']),
+    enum: new Set(['enum', 'type']),
     oneOf: new Set(['oneOf', 'anyOf', '$defs']),
     ref: new Set(['$ref', '$defs']),
 };
