@@ -13,6 +13,8 @@ import * as path from 'node:path';
 import { readGgufHeader } from '../../worker-reference/gguf/reader';
 import { generateModel } from '../../worker-reference/model/generate';
 import { MAX_LOGIT_BIAS } from '../../worker-reference/worker/chat-request';
+import { sealChatRequest, SealedAnswerReader } from '../../worker-reference/client/sealed-client';
+import { SealedPiece } from '../../worker-reference/crypto/seal';
 import { FAST_WORKER, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
 
 const dir = tmpDir('cocoon-sampling-');
@@ -172,6 +174,25 @@ describe('response_format', () => {
             const r = await ask({ response_format: rf });
             expect(r.status).toBe(400);
             expect(r.error).toMatchObject({ param: 'response_format' });
+        }
+    });
+
+    it('sealed requests carry the schema and the biases inside the sealed content, never in the clear', async () => {
+        const info = (await (await fetch(`${w.url}/v1/worker`)).json()) as { x25519_public_key: string };
+        const key = Buffer.from(info.x25519_public_key, 'hex');
+        const sealed = sealChatRequest(key, { messages: [{ role: 'user', content: 'private question' }], logit_bias: { [G]: -100 }, response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } } });
+        const r = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', max_tokens: MAX, ...sealed.body });
+        expect(r.status).toBe(200);
+        const msg = (r.json.choices as Array<{ message: { sealed: SealedPiece }; finish_reason: string }>)[0];
+        expect(msg.finish_reason).toBe('stop');
+        const v = JSON.parse(new SealedAnswerReader(sealed.replyKeys).push(msg.message.sealed)) as Record<string, unknown>;
+        expect(Object.keys(v).sort()).toEqual(['color', 'maybe', 'n', 'ok']);
+        // In the clear beside sealed content they are refused: the proxy would read them.
+        for (const [field, value] of [['response_format', { type: 'json_object' }], ['logit_bias', { [G]: 1 }], ['presence_penalty', 1], ['frequency_penalty', 1]] as const) {
+            const clear = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', max_tokens: 4, [field]: value, ...sealChatRequest(key, { messages: [{ role: 'user', content: 'x' }] }).body });
+            expect(clear.status).toBe(400);
+            expect(clear.json.error).toMatchObject({ param: field });
+            expect((clear.json.error as { message: string }).message).toMatch(/inside the sealed content/);
         }
     });
 

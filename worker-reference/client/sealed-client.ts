@@ -13,7 +13,20 @@ export interface SealedRequest {
     replyKeys: X25519KeyPair;
 }
 
-export function sealChatRequest(workerX25519: Buffer, content: { messages: ChatMessage[]; stop?: string[] }, replyKeys: X25519KeyPair = generateX25519()): SealedRequest {
+/**
+ * What goes inside a sealed request, in the chat-completions body's own field names: the
+ * messages, and the fields that would say something about them in the clear.
+ */
+export interface SealedChatContent {
+    messages: ChatMessage[];
+    stop?: string[];
+    presence_penalty?: number;
+    frequency_penalty?: number;
+    logit_bias?: Record<string, number>;
+    response_format?: { type: 'text' | 'json_object' } | { type: 'json_schema'; json_schema: { name: string; schema: Record<string, unknown>; strict?: boolean } };
+}
+
+export function sealChatRequest(workerX25519: Buffer, content: SealedChatContent, replyKeys: X25519KeyPair = generateX25519()): SealedRequest {
     const piece = new Sealer(workerX25519, 'request').seal(JSON.stringify(content));
     return { body: { sealed: piece, reply_key: replyKeys.publicKey.toString('base64') }, replyKeys };
 }

@@ -39,8 +39,17 @@ export interface ChatRequest {
 /** Entries of logit_bias accepted at most. */
 export const MAX_LOGIT_BIAS = 1024;
 
-/** Fields a sealed payload may carry besides the messages (so stop strings stay private too). */
-export interface SealedContent {
+/** The fields that shape the answer beyond messages and stop strings. */
+export type AnswerShaping = Pick<ChatRequest, 'presencePenalty' | 'frequencyPenalty' | 'logitBias' | 'responseFormat'>;
+
+/** Their names in the request body (sealed requests carry them inside the sealed content). */
+export const SHAPING_FIELDS = ['presence_penalty', 'frequency_penalty', 'logit_bias', 'response_format'] as const;
+
+/**
+ * What a sealed payload carries: the messages, and the fields that would say something about
+ * them in the clear (stop strings, penalties, logit biases, a response schema).
+ */
+export interface SealedContent extends AnswerShaping {
     messages: ChatMessage[];
     stop?: string[];
 }
@@ -126,6 +135,21 @@ function parseLogitBias(v: unknown): Map<number, number> | undefined {
     return out.size > 0 ? out : undefined;
 }
 
+/** The answer-shaping fields of a request body or of sealed content (absent when neutral). */
+function parseShaping(body: Record<string, unknown>): AnswerShaping {
+    const out: AnswerShaping = {};
+    // Zero is OpenAI's default and means no penalty: left out, so the sampler is not configured for it.
+    const presence = optNumber(body, 'presence_penalty', -2, 2, false);
+    const frequency = optNumber(body, 'frequency_penalty', -2, 2, false);
+    if (presence) out.presencePenalty = presence;
+    if (frequency) out.frequencyPenalty = frequency;
+    const logitBias = parseLogitBias(body.logit_bias);
+    if (logitBias) out.logitBias = logitBias;
+    const responseFormat = parseResponseFormat(body.response_format);
+    if (responseFormat) out.responseFormat = responseFormat;
+    return out;
+}
+
 export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     if (typeof body.model !== 'string' || body.model.length === 0) throw bad('model must be a non-empty string', 'model');
     refuseUnsupported(body);
@@ -139,16 +163,7 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     const temperature = optNumber(body, 'temperature', 0, 2, false) ?? 1;
     const topP = optNumber(body, 'top_p', 0, 1, false);
     const seed = optNumber(body, 'seed', -(2 ** 31), 2 ** 32 - 1, true);
-    const req: ChatRequest = { model: body.model, stream, includeUsage, maxTokens, temperature, topP, seed, stop: parseStop(body.stop) };
-    // Zero is OpenAI's default and means no penalty: left out, so the sampler is not configured for it.
-    const presence = optNumber(body, 'presence_penalty', -2, 2, false);
-    const frequency = optNumber(body, 'frequency_penalty', -2, 2, false);
-    if (presence) req.presencePenalty = presence;
-    if (frequency) req.frequencyPenalty = frequency;
-    const logitBias = parseLogitBias(body.logit_bias);
-    if (logitBias) req.logitBias = logitBias;
-    const responseFormat = parseResponseFormat(body.response_format);
-    if (responseFormat) req.responseFormat = responseFormat;
+    const req: ChatRequest = { model: body.model, stream, includeUsage, maxTokens, temperature, topP, seed, stop: parseStop(body.stop), ...parseShaping(body) };
     if (body.sealed !== undefined) {
         if (body.messages !== undefined) throw bad('a sealed request must not carry plain messages', 'messages');
         const s = body.sealed;
@@ -158,6 +173,7 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
         const replyKey = Buffer.from(body.reply_key, 'base64');
         if (replyKey.length !== 32) throw bad('reply_key must be 32 bytes, base64', 'reply_key');
         if (req.stop.length > 0) throw bad('a sealed request carries its stop strings inside the sealed content', 'stop');
+        for (const f of SHAPING_FIELDS) if (given(body[f])) throw bad(`a sealed request carries ${f} inside the sealed content, where it says nothing to the proxy`, f);
         req.sealed = s as SealedPiece;
         req.replyKey = replyKey;
     } else {
@@ -175,5 +191,6 @@ export function parseSealedContent(plain: Buffer): SealedContent {
         throw bad('sealed content is not JSON', 'sealed', 'bad_ciphertext');
     }
     if (typeof v !== 'object' || v === null) throw bad('sealed content must be an object', 'sealed', 'bad_ciphertext');
-    return { messages: parseMessages((v as { messages?: unknown }).messages), stop: parseStop((v as { stop?: unknown }).stop) };
+    const content = v as Record<string, unknown>;
+    return { messages: parseMessages(content.messages), stop: parseStop(content.stop), ...parseShaping(content) };
 }

@@ -20,7 +20,7 @@ import { Ed25519Signer } from '../crypto/ed25519';
 import { NodeIdentity } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
 import { peerEd25519Key, TlsCredentials, tlsServerOptions } from '../crypto/tls-link';
-import { ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
+import { AnswerShaping, ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
 import { GenerateResult, ModelEngine, TokenUsage } from './engine';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
 import { WorkerMetrics } from './metrics';
@@ -226,6 +226,7 @@ export class WorkerServer {
         const engine = this.findEngine(request.model);
         let messages = request.messages;
         let stop = request.stop;
+        let shaping: AnswerShaping = request;
         if (request.sealed) {
             const opener = new Opener(this.o.identity.x25519.privateKey, this.o.identity.x25519.publicKey, 'request');
             let plain: Buffer;
@@ -237,6 +238,7 @@ export class WorkerServer {
             const content = parseSealedContent(plain);
             messages = content.messages;
             stop = content.stop ?? [];
+            shaping = content;
         }
         const ctx = this.receiptContext(req, proxy);
         const id = `chatcmpl-${ctx.requestId.toString(16)}`;
@@ -271,10 +273,10 @@ export class WorkerServer {
             temperature: request.temperature,
             topP: request.topP,
             seed: request.seed,
-            presencePenalty: request.presencePenalty,
-            frequencyPenalty: request.frequencyPenalty,
-            logitBias: request.logitBias,
-            responseFormat: request.responseFormat,
+            presencePenalty: shaping.presencePenalty,
+            frequencyPenalty: shaping.frequencyPenalty,
+            logitBias: shaping.logitBias,
+            responseFormat: shaping.responseFormat,
             stop,
             signal: abort.signal,
         });
