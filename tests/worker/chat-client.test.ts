@@ -97,6 +97,26 @@ describe('cocoon-chat', () => {
         expect(worker.stderr()).not.toContain('BLUEBERRY');
     });
 
+    it('asks for JSON of a schema with --json-schema (sealed too), and fails with the worker\'s reason for a keyword it cannot enforce', async () => {
+        const schemaFile = path.join(dir, 'weather.json');
+        fs.writeFileSync(schemaFile, JSON.stringify({ type: 'object', properties: { sunny: { type: 'boolean' }, sky: { type: 'string', enum: ['clear', 'cloudy'] } }, required: ['sunny', 'sky'], additionalProperties: false }));
+        for (const seal of [[], ['--seal']]) {
+            const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--prompt', 'Weather?', '--max-tokens', '40', '--json-schema', schemaFile, ...seal]);
+            expect(r.stderr).toMatch(SUMMARY);
+            expect(r.code).toBe(0);
+            const v = JSON.parse(r.stdout) as { sunny: unknown; sky: unknown };
+            expect(typeof v.sunny).toBe('boolean');
+            expect(['clear', 'cloudy']).toContain(v.sky);
+        }
+        fs.writeFileSync(schemaFile, JSON.stringify({ type: 'object', properties: { code: { type: 'string', pattern: '^[A-Z]+$' } } }));
+        const refused = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--prompt', 'Code?', '--json-schema', schemaFile]);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/keyword "pattern" at \/properties\/code is not supported/);
+        const json = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--prompt', 'Anything', '--max-tokens', '8', '--json']);
+        expect(json.code).toBe(0);
+        expect(json.stdout.startsWith('{')).toBe(true);
+    });
+
     it('reads the prompt from standard input, with a system message', async () => {
         const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--system', 'Be brief.', '--max-tokens', '3'], 60_000, { input: 'Tell me about the network.\n' });
         expect(r.code).toBe(0);
@@ -150,6 +170,10 @@ describe('cocoon-chat', () => {
         expect(parse(['--proxy', url, '--api-key', API_KEY], ' \n')).toThrow(/the prompt is empty/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--max_tokens', '5', '--prompt', 'hi'])).toThrow(/unknown option --max_tokens \(see --help\)/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--seal=yes', '--prompt', 'hi'])).toThrow(/--seal takes no value/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--json', '--json-schema', 'x.json', '--prompt', 'hi'])).toThrow(/--json and --json-schema FILE are two ways/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--json-schema', path.join(dir, 'absent.json'), '--prompt', 'hi'])).toThrow(/--json-schema .*absent\.json: ENOENT/);
+        fs.writeFileSync(path.join(dir, 'list.json'), '[1]');
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--json-schema', path.join(dir, 'list.json'), '--prompt', 'hi'])).toThrow(/not a JSON schema object/);
         const ok = chatOptionsFromArgs(['--proxy', url, '--system', 'Be brief.', '--seal', '--receipt', '--stop', 'x', '--stop', 'y'], { COCOON_API_KEY: API_KEY }, () => 'from stdin');
         expect(ok.printReceipt).toBe(true);
         expect(ok.options).toMatchObject({ apiKey: API_KEY, seal: true, maxTokens: 256, stop: ['x', 'y'], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'from stdin' }] });

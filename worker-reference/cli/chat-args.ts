@@ -1,7 +1,10 @@
 /** The arguments of cocoon-chat (cli/chat.ts), checked before anything is sent. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Address } from '@ton/core';
 import { parseEscrowApiKey } from '../../wrappers/escrowSecret';
 import type { ChatOptions } from '../client/chat';
+import type { SealedChatContent } from '../client/sealed-client';
 import { ChatMessage } from '../worker/chat-request';
 import { intArg, one, parseArgs } from './args';
 
@@ -37,6 +40,9 @@ counting exactly the tokens reported), or the command fails.
   --max-tokens N       most tokens to generate (default 256)
   --temperature T      sampling temperature, 0 to 2 (default: the worker's)
   --stop TEXT          a stop string (repeatable)
+  --json               answer with a JSON object (response_format json_object)
+  --json-schema FILE   answer with JSON of the JSON schema in FILE (response_format
+                       json_schema; the worker refuses keywords it cannot enforce)
   --receipt            print the work receipt (JSON) to stderr at the end
   --help               this text
 
@@ -54,7 +60,7 @@ export function chatOptionsFromArgs(
     env: NodeJS.ProcessEnv,
     stdin: () => string,
 ): { options: Omit<ChatOptions, 'chain' | 'proxy'> & { proxy?: string }; printReceipt: boolean; chain?: { tonV4: string; root: Address } } {
-    const args = parseArgs(argv, ['help', 'seal', 'receipt'], CHAT_HELP);
+    const args = parseArgs(argv, ['help', 'seal', 'receipt', 'json'], CHAT_HELP);
     const proxy = one(args, 'proxy');
     const onChain = one(args, 'ton-v4') !== undefined && one(args, 'root') !== undefined;
     if (proxy === undefined && !onChain)
@@ -83,6 +89,21 @@ export function chatOptionsFromArgs(
         }
     }
     const maxTokens = intArg(args, 'max-tokens', 256, 1, 1 << 20);
+    const schemaFile = one(args, 'json-schema');
+    if (schemaFile !== undefined && args.switches.has('json')) throw new Error('--json and --json-schema FILE are two ways to ask for JSON: give one');
+    let responseFormat: SealedChatContent['response_format'];
+    if (args.switches.has('json')) responseFormat = { type: 'json_object' };
+    if (schemaFile !== undefined) {
+        let schema: unknown;
+        try {
+            schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
+        } catch (e) {
+            throw new Error(`--json-schema ${schemaFile}: ${(e as Error).message}`); // a read or JSON error
+        }
+        if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new Error(`--json-schema ${schemaFile}: not a JSON schema object`);
+        const name = path.basename(schemaFile).replace(/\.[^.]*$/, '').replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64) || 'schema';
+        responseFormat = { type: 'json_schema', json_schema: { name, schema: schema as Record<string, unknown> } };
+    }
     const prompt = one(args, 'prompt') ?? stdin();
     if (prompt.trim().length === 0) throw new Error('the prompt is empty');
     const messages: ChatMessage[] = [];
@@ -100,6 +121,7 @@ export function chatOptionsFromArgs(
             maxTokens,
             temperature,
             stop: args.values.get('stop'),
+            responseFormat,
         },
         printReceipt: args.switches.has('receipt'),
         chain,

@@ -21,7 +21,7 @@ import { SseParser } from '../proxy/sse';
 import { openReceipt, ReceiptJson, ResultHasher } from '../worker/receipt';
 import { ChatMessage } from '../worker/chat-request';
 import { proxyAuthHeaders } from './api-key';
-import { sealChatRequest, SealedAnswerReader } from './sealed-client';
+import { SealedChatContent, sealChatRequest, SealedAnswerReader } from './sealed-client';
 
 /** A worker as the proxy's GET /v1/workers lists it. */
 export interface ListedWorker {
@@ -48,6 +48,8 @@ export interface ChatOptions {
     maxTokens?: number;
     temperature?: number;
     stop?: string[];
+    /** JSON output (OpenAI's response_format); sealed with the prompt when `seal` is set. */
+    responseFormat?: SealedChatContent['response_format'];
     timeoutMs?: number;
     /**
      * Check on chain (client/chain-check.ts): the pinned proxy key is an active registered
@@ -146,9 +148,9 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
                 x25519: Buffer.from(sealedTo.x25519_public_key as string, 'hex'),
                 modelHash: Buffer.from(sealedTo.models[model] ?? model.toLowerCase().replace(/^sha256:/, ''), 'hex'),
             });
-            sealed = sealChatRequest(Buffer.from(sealedTo.x25519_public_key as string, 'hex'), { messages: o.messages, stop: o.stop });
+            sealed = sealChatRequest(Buffer.from(sealedTo.x25519_public_key as string, 'hex'), { messages: o.messages, stop: o.stop, response_format: o.responseFormat });
             Object.assign(body, { sealed_for: sealedTo.x25519_public_key, ...sealed.body });
-        } else Object.assign(body, { messages: o.messages, stop: o.stop });
+        } else Object.assign(body, { messages: o.messages, stop: o.stop, response_format: o.responseFormat });
 
         const res = await post(`${base}/v1/chat/completions`, body, proxyAuthHeaders(o.apiKey), agent, timeoutMs);
         const opener = sealed && new SealedAnswerReader(sealed.replyKeys);
