@@ -3,7 +3,7 @@
  *
  * Per model (generated `tiny` and `small` GGUFs, or BENCH_SIZES=tiny,small,1b, or the file
  * BENCH_MODEL), same prompts, same sampling:
- *   raw     node-llama-cpp in this process (chat wrapper, prompt prefix reuse, sequence.evaluate: as the worker drives it)
+ *   raw     node-llama-cpp in this process (chat wrapper, prompt prefix reuse, sequence.evaluateWithMetadata: as the worker drives it)
  *   worker  streaming through the worker's HTTP API
  *   proxy   streaming through proxy + worker
  *   proxy_tls  the same through a proxy whose link to its worker is mutual TLS (https://
@@ -176,7 +176,7 @@ async function benchModel(model: string, generated: string | false, dir: string)
     const ctx = await lm.createContext({ contextSize: 2048, sequences: 1, threads });
     const wrapper = lib.resolveChatWrapper(lm) ?? new lib.GeneralChatWrapper();
     const seq = ctx.getSequence();
-    /** One request straight on node-llama-cpp, the way the worker drives it (chat template, evaluate). */
+    /** One request straight on node-llama-cpp, the way the worker drives it (chat template, evaluateWithMetadata). */
     const rawOnce = async (prompt: string): Promise<Row> => {
         const t0 = performance.now();
         const tokens = wrapper.generateContextState({ chatHistory: [{ type: 'user', text: prompt }, { type: 'model', response: [] }] }).contextText.tokenize(lm.tokenizer);
@@ -185,10 +185,10 @@ async function benchModel(model: string, generated: string | false, dir: string)
         const reused = await reuseCommonPrefix(seq, tokens);
         let n = 0;
         let ttft = -1;
-        for await (const t of seq.evaluate(tokens.slice(reused), { temperature: 0.8, seed: 1, yieldEogToken: true })) {
+        for await (const { token } of seq.evaluateWithMetadata(tokens.slice(reused), {}, { temperature: 0.8, seed: 1, yieldEogToken: true })) {
             if (ttft < 0) ttft = performance.now() - t0;
             n++;
-            if (lm.isEogToken(t) || n >= MAX_TOKENS) break;
+            if (lm.isEogToken(token) || n >= MAX_TOKENS) break;
         }
         return { tokens: n, ms: performance.now() - t0, ttft };
     };

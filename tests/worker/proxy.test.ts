@@ -150,7 +150,7 @@ afterAll(async () => {
 });
 
 describe('proxy router', () => {
-    it('serves the openai client (plain and streaming) and signs the cumulative charge and payouts', async () => {
+    it('serves the openai client (plain and streaming, logprobs through) and signs the cumulative charge and payouts', async () => {
         const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: RICH_KEY, maxRetries: 0 });
         expect((await client.models.list()).data.map((m) => m.id)).toEqual(expect.arrayContaining(['tiny', 'fake']));
         const sum = { prompt: 0n, cached: 0n, completion: 0n };
@@ -162,14 +162,19 @@ describe('proxy router', () => {
         const rs = await Promise.all([0, 1, 2, 3].map((i) => client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: `question ${i}` }], max_tokens: 10 + i })));
         rs.forEach((r) => add(r.usage));
         expect(rs.map((r) => r.usage?.completion_tokens)).toEqual([10, 11, 12, 13]);
-        const s = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'stream it' }], max_tokens: 16, stream: true, stream_options: { include_usage: true } });
+        const s = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'stream it' }], max_tokens: 16, stream: true, stream_options: { include_usage: true }, logprobs: true });
         let text = '';
         let usage: OpenAI.CompletionUsage | undefined;
+        const pieces: string[] = [];
         for await (const c of s) {
             text += c.choices[0]?.delta?.content ?? '';
+            for (const e of c.choices[0]?.logprobs?.content ?? []) pieces.push(e.token);
             if (c.usage) usage = c.usage;
         }
         expect(text.length).toBeGreaterThan(0);
+        // The worker's logprobs come through the proxy with the text.
+        expect(pieces.join('')).toBe(text);
+        expect(pieces).toHaveLength(16);
         expect(usage?.completion_tokens).toBe(16);
         add(usage);
         // Without include_usage the client gets no usage chunk (as with OpenAI), but is still charged.

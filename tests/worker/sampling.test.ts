@@ -3,7 +3,8 @@
  * frequency_penalty and logit_bias change what a real worker (tiny model, llama.cpp on CPU)
  * generates, with OpenAI's semantics; response_format json_object / json_schema make its
  * answer JSON (a grammar while sampling), and a schema keyword the grammar cannot enforce is
- * refused; parameters asking for what the worker does not do (tools, logprobs, audio…) are
+ * refused; logprobs / top_logprobs report each token's log-probability and the likeliest
+ * alternatives, in step with the text sent; parameters asking for what the worker does not do (tools, n > 1, audio…) are
  * refused with a 400 naming them, while their neutral values, which some clients always
  * send, are accepted.
  */
@@ -206,15 +207,154 @@ describe('response_format', () => {
     });
 });
 
+interface LogprobEntry {
+    token: string;
+    logprob: number;
+    bytes: number[];
+    top_logprobs: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
+/** A non-streamed answer with its logprobs entries. */
+async function askLogprobs(extra: Record<string, unknown>): Promise<{ status: number; text: string; tokens: number; finish?: string; entries: LogprobEntry[]; error?: { code?: string; param?: string; message?: string } }> {
+    const r = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'Tell me about the network.' }], max_tokens: 24, temperature: 0, logprobs: true, ...extra });
+    const choice = (r.json.choices as Array<{ message: { content: string }; finish_reason: string; logprobs: { content: LogprobEntry[]; refusal: null } | null }> | undefined)?.[0];
+    return {
+        status: r.status,
+        text: choice?.message.content ?? '',
+        finish: choice?.finish_reason,
+        tokens: (r.json.usage as { completion_tokens?: number } | undefined)?.completion_tokens ?? 0,
+        entries: choice?.logprobs?.content ?? [],
+        error: r.json.error as never,
+    };
+}
+const utf8 = (text: string) => [...Buffer.from(text, 'utf8')];
+
+describe('logprobs', () => {
+    it('greedy: one entry per token, adding up to the answer, the chosen token the likeliest, probabilities that are probabilities', async () => {
+        const r = await askLogprobs({ top_logprobs: 5 });
+        expect(r.status).toBe(200);
+        expect(r.finish).toBe('length');
+        expect(r.entries).toHaveLength(r.tokens);
+        expect(r.entries.map((e) => e.token).join('')).toBe(r.text);
+        for (const e of r.entries) {
+            expect(e.bytes).toEqual(utf8(e.token));
+            expect(e.logprob).toBeLessThanOrEqual(0);
+            expect(e.top_logprobs).toHaveLength(5);
+            // Temperature 0 takes the likeliest token: it heads the list, with the same log-probability.
+            expect(e.top_logprobs[0]).toEqual({ token: e.token, logprob: e.logprob, bytes: e.bytes });
+            const lps = e.top_logprobs.map((t) => t.logprob);
+            expect([...lps].sort((a, b) => b - a)).toEqual(lps);
+            expect(lps.reduce((sum, lp) => sum + Math.exp(lp), 0)).toBeLessThanOrEqual(1 + 1e-6);
+            for (const t of e.top_logprobs) expect(t.bytes).toEqual(utf8(t.token));
+        }
+        // A random model is unsure: some token had a real alternative.
+        expect(r.entries.some((e) => e.logprob < -0.01)).toBe(true);
+        // The same request gives the same figures (to float precision: a prompt prefix reused from
+        // the KV cache is not evaluated in the same batches); without top_logprobs, no alternatives.
+        const again = await askLogprobs({ top_logprobs: 5 });
+        const bare = await askLogprobs({});
+        for (const other of [again, bare]) {
+            expect(other.entries.map((e) => e.token)).toEqual(r.entries.map((e) => e.token));
+            other.entries.forEach((e, i) => expect(e.logprob).toBeCloseTo(r.entries[i].logprob, 4));
+        }
+        again.entries.forEach((e, i) => expect(e.top_logprobs.map((t) => t.token)).toEqual(r.entries[i].top_logprobs.map((t) => t.token)));
+        for (const e of bare.entries) expect(e.top_logprobs).toEqual([]);
+    });
+
+    it('reports the distribution sampled from: a +100 logit_bias makes that token certain', async () => {
+        const r = await askLogprobs({ logit_bias: { [G]: 100 }, top_logprobs: 2 });
+        expect(r.status).toBe(200);
+        expect(r.text).toBe('G'.repeat(24));
+        for (const e of r.entries) {
+            expect(e.token).toBe('G');
+            expect(e.logprob).toBeGreaterThan(-1e-6);
+            expect(e.top_logprobs[1].logprob).toBeLessThan(-40);
+        }
+    });
+
+    it('at temperature 1: the sampled token, where listed among the alternatives, has its own log-probability there', async () => {
+        const r = await askLogprobs({ temperature: 1, seed: 7, top_logprobs: 20, max_tokens: 32 });
+        expect(r.status).toBe(200);
+        expect(r.entries.map((e) => e.token).join('')).toBe(r.text);
+        let listed = 0;
+        for (const e of r.entries) {
+            const same = e.top_logprobs.find((t) => t.token === e.token);
+            if (same) {
+                listed++;
+                expect(same.logprob).toBeCloseTo(e.logprob, 12);
+            }
+            expect(e.top_logprobs.reduce((sum, t) => sum + Math.exp(t.logprob), 0)).toBeLessThanOrEqual(1 + 1e-6);
+        }
+        expect(listed).toBeGreaterThan(r.entries.length / 2);
+    });
+
+    it('a stop string cuts the entries with the answer: the token across it keeps its text before the stop', async () => {
+        const full = await askLogprobs({});
+        // A stop string from the middle of some token of the answer (from its second character).
+        const at = full.entries.findIndex((e, i) => i > 2 && e.token.trim().length >= 2);
+        expect(at).toBeGreaterThan(0);
+        const before = full.entries.slice(0, at).map((e) => e.token).join('');
+        const token = full.entries[at].token;
+        const lead = token.length - token.trimStart().length + 1;
+        const stop = token.slice(lead);
+        const cutAt = full.text.indexOf(stop);
+        const r = await askLogprobs({ stop: [stop] });
+        expect(r.finish).toBe('stop');
+        expect(r.text).toBe(full.text.slice(0, cutAt));
+        expect(r.entries.map((e) => e.token).join('')).toBe(r.text);
+        // (The tiny model's greedy answer has it first in that token.)
+        expect(cutAt).toBe(before.length + lead);
+        expect(r.entries).toHaveLength(at + 1);
+        expect(r.entries[at]).toMatchObject({ token: token.slice(0, lead), logprob: full.entries[at].logprob, bytes: utf8(token.slice(0, lead)) });
+    });
+
+    it('streams each chunk with the entries of its text: together the same as unstreamed; role and finish chunks carry null', async () => {
+        const plain = await askLogprobs({ top_logprobs: 2 });
+        const res = await fetch(`${w.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Tell me about the network.' }], max_tokens: 24, temperature: 0, logprobs: true, top_logprobs: 2, stream: true }),
+        });
+        const chunks = (await res.text())
+            .split('\n\n')
+            .filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+            .map((e) => JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content?: string; role?: string }; logprobs: { content: LogprobEntry[] } | null; finish_reason: string | null }> });
+        expect(chunks[0].choices[0]).toMatchObject({ delta: { role: 'assistant' }, logprobs: null });
+        expect(chunks[chunks.length - 1].choices[0]).toMatchObject({ finish_reason: 'length', logprobs: null });
+        const content = chunks.filter((c) => c.choices[0]?.delta.content);
+        for (const c of content) expect(c.choices[0].logprobs?.content.map((e) => e.token).join('')).toBe(c.choices[0].delta.content);
+        const streamed = content.flatMap((c) => c.choices[0].logprobs?.content ?? []);
+        expect(streamed.map((e) => [e.token, e.top_logprobs.map((t) => t.token)])).toEqual(plain.entries.map((e) => [e.token, e.top_logprobs.map((t) => t.token)]));
+        streamed.forEach((e, i) => expect(e.logprob).toBeCloseTo(plain.entries[i].logprob, 4));
+    });
+
+    it('refuses top_logprobs beyond 20 or without logprobs, a logprobs that is not a boolean, and logprobs on sealed requests', async () => {
+        for (const [extra, param] of [
+            [{ top_logprobs: 21 }, 'top_logprobs'],
+            [{ top_logprobs: 1.5 }, 'top_logprobs'],
+            [{ logprobs: false, top_logprobs: 3 }, 'top_logprobs'],
+            [{ logprobs: 'yes' }, 'logprobs'],
+        ] as const) {
+            const r = await askLogprobs(extra);
+            expect([JSON.stringify(extra), r.status]).toEqual([JSON.stringify(extra), 400]);
+            expect(r.error).toMatchObject({ param });
+        }
+        const info = (await (await fetch(`${w.url}/v1/worker`)).json()) as { x25519_public_key: string };
+        const sealed = sealChatRequest(Buffer.from(info.x25519_public_key, 'hex'), { messages: [{ role: 'user', content: 'private question' }] });
+        const r = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', max_tokens: 4, logprobs: true, ...sealed.body });
+        expect(r.status).toBe(400);
+        expect(r.json.error).toMatchObject({ code: 'unsupported_parameter', param: 'logprobs' });
+        expect((r.json.error as { message: string }).message).toMatch(/in the clear/);
+    });
+});
+
 describe('parameters for what the worker does not do', () => {
-    it('refuses tools, logprobs, other modalities and predictions with a 400 naming the parameter', async () => {
+    it('refuses tools, n > 1, other modalities and predictions with a 400 naming the parameter', async () => {
         const cases: Array<[string, unknown]> = [
             ['tools', [{ type: 'function', function: { name: 'f', parameters: {} } }]],
             ['functions', [{ name: 'f' }]],
             ['tool_choice', 'required'],
             ['function_call', { name: 'f' }],
-            ['logprobs', true],
-            ['top_logprobs', 3],
+            ['n', 2],
             ['modalities', ['text', 'audio']],
             ['audio', { voice: 'alloy', format: 'mp3' }],
             ['prediction', { type: 'content', content: 'x' }],

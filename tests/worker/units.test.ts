@@ -15,7 +15,7 @@ import { GgmlType } from '../../worker-reference/gguf/format';
 import { generateModel, PROGRESS_MIN_BYTES, progressInTenths } from '../../worker-reference/model/generate';
 import { FAULTS_KEPT, Ledger } from '../../worker-reference/proxy/ledger';
 import { SequencePool } from '../../worker-reference/worker/sequence-pool';
-import { StopScanner, TokenTextDecoder } from '../../worker-reference/worker/text-stream';
+import { LogprobTrack, logprobOf, MIN_LOGPROB, StopScanner, TokenTextDecoder } from '../../worker-reference/worker/text-stream';
 import { tmpDir } from './helpers';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -278,6 +278,59 @@ describe('token text decoder', () => {
         expect(d.push(9)).toBe(' TON');
         expect(d.push(5)).toBe('');
         expect(d.flush()).toBe('\uFFFD'); // an answer cut mid-character ends with a replacement character
+    });
+
+    it('renders a candidate as it would have followed the previous token', () => {
+        const d = new TokenTextDecoder<number>(detokenize);
+        expect(d.textNext(1)).toBe('network'); // first: no word-start space
+        d.push(0);
+        expect(d.textNext(1)).toBe(' network');
+        expect(d.textNext(3)).toBe('per');
+        expect(d.push(1)).toBe(' network'); // asking about candidates changes nothing
+    });
+});
+
+describe('logprobs in step with the text sent (LogprobTrack)', () => {
+    const entry = (logprob: number) => ({ logprob, top: [] });
+    const texts = (xs: Array<{ text: string }>) => xs.map((x) => x.text);
+
+    it('releases a token\'s entry with the text that completes it, an unfinished character\'s tokens with the character', () => {
+        const t = new LogprobTrack();
+        t.add('token', entry(-1));
+        t.add('', entry(-2)); // first byte of ₿
+        expect(texts(t.take(0))).toEqual([]);
+        expect(texts(t.take(5))).toEqual(['token', '']);
+        t.add('', entry(-3));
+        t.add('₿', entry(-4));
+        expect(texts(t.take(5))).toEqual(['']);
+        expect(t.take(6).map((e) => e.logprob)).toEqual([-4]);
+        // The decoder's last flush completes the last token's text.
+        t.add('', entry(-5));
+        t.extend('\uFFFD');
+        expect(texts(t.finish(7))).toEqual(['\uFFFD']);
+    });
+
+    it('at a stop string: entries past the cut are dropped and the one across it keeps its text before the cut', () => {
+        const t = new LogprobTrack();
+        for (const [piece, lp] of [['The', -1], [' net', -2], ['work', -3], [' EN', -4], ['D', -5]] as const) t.add(piece, entry(lp));
+        // Stop string "ND": the answer is "The network E" (13 characters), cut inside " EN".
+        expect(texts(t.take(12))).toEqual(['The', ' net', 'work']);
+        const last = t.finish(13);
+        expect(last).toEqual([{ text: ' E', logprob: -4, top: [] }]);
+        // A cut right at a token's start drops that token.
+        const u = new LogprobTrack();
+        u.add('ab', entry(-1));
+        u.add('', entry(-2));
+        u.add('cd', entry(-3));
+        expect(texts(u.finish(2))).toEqual(['ab']);
+    });
+
+    it('reports probabilities as log-probabilities, never below -9999 (JSON has no -Infinity)', () => {
+        expect(logprobOf(1)).toBe(0);
+        expect(logprobOf(0.5)).toBeCloseTo(Math.log(0.5), 12);
+        expect(logprobOf(0)).toBe(MIN_LOGPROB);
+        expect(logprobOf(1e-300 * 1e-300)).toBe(MIN_LOGPROB);
+        expect(MIN_LOGPROB).toBe(-9999);
     });
 });
 

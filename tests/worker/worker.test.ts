@@ -119,7 +119,7 @@ describe('worker: OpenAI-compatible API', () => {
         checkReceipt(receipt as ReceiptJson, Buffer.from(text, 'utf8'), usage as OpenAI.CompletionUsage);
     });
 
-    it('takes the official client\'s json_schema response format, penalties and logit_bias, and refuses tools through it', async () => {
+    it('takes the official client\'s json_schema response format, penalties, logit_bias and logprobs, and refuses tools through it', async () => {
         const r = await client.chat.completions.create({
             model: 'tiny',
             messages: [{ role: 'user', content: 'Is the network up?' }],
@@ -128,8 +128,16 @@ describe('worker: OpenAI-compatible API', () => {
             frequency_penalty: 0.5,
             logit_bias: { '5': -100 },
             response_format: { type: 'json_schema', json_schema: { name: 'status', strict: true, schema: { type: 'object', properties: { up: { type: 'boolean' } }, required: ['up'], additionalProperties: false } } },
+            logprobs: true,
+            top_logprobs: 2,
         });
         expect(r.choices[0].finish_reason).toBe('stop');
+        // The client's types: one entry per token of the JSON, each with up to two alternatives
+        // (one where the grammar allows only one token, as for the opening brace).
+        const entries = r.choices[0].logprobs?.content ?? [];
+        expect(entries.map((e) => e.token).join('')).toBe(r.choices[0].message.content);
+        expect(entries[0]).toMatchObject({ token: '{', logprob: 0, top_logprobs: [{ token: '{', logprob: 0 }] });
+        expect(Math.max(...entries.map((e) => e.top_logprobs.length))).toBe(2);
         expect(typeof (JSON.parse(r.choices[0].message.content ?? '') as { up: unknown }).up).toBe('boolean');
         checkReceipt((r as unknown as { receipt: ReceiptJson }).receipt, Buffer.from(r.choices[0].message.content ?? '', 'utf8'), r.usage as OpenAI.CompletionUsage);
         await expect(

@@ -34,7 +34,12 @@ export interface ChatRequest {
     logitBias?: Map<number, number>;
     /** JSON output (`response_format` json_object / json_schema); undefined for plain text. */
     responseFormat?: ResponseFormat;
+    /** `logprobs: true`: each answer token's log-probability, with this many alternatives (`top_logprobs`, 0..20). */
+    logprobs?: number;
 }
+
+/** OpenAI's bound on top_logprobs. */
+export const MAX_TOP_LOGPROBS = 20;
 
 /** Entries of logit_bias accepted at most. */
 export const MAX_LOGIT_BIAS = 1024;
@@ -104,7 +109,7 @@ const given = (v: unknown) => v !== undefined && v !== null;
 /**
  * OpenAI parameters asking for what this worker does not do are refused, not ignored: a client
  * that asks for tool calls must not mistake plain text for the model's choice not to call one.
- * Their neutral values (no tools, `tool_choice: "none"`, `logprobs: false`…), which some
+ * Their neutral values (no tools, `tool_choice: "none"`, one modality of text…), which some
  * clients always send, are accepted. Parameters that change
  * nothing about the answer (`user`, `metadata`, `store`, `service_tier`…) are ignored.
  */
@@ -114,8 +119,7 @@ function refuseUnsupported(body: Record<string, unknown>): void {
             throw unsupported(name, `${name} is not supported: this worker's models answer in text only and call no tools`);
     for (const name of ['tool_choice', 'function_call'])
         if (given(body[name]) && body[name] !== 'none' && body[name] !== 'auto') throw unsupported(name, `${name} is not supported: this worker calls no tools`);
-    if (given(body.logprobs) && body.logprobs !== false) throw unsupported('logprobs', 'logprobs are not returned by this worker');
-    if (given(body.top_logprobs) && body.top_logprobs !== 0) throw unsupported('top_logprobs', 'logprobs are not returned by this worker');
+    if (given(body.n) && body.n !== 1) throw unsupported('n', 'n must be 1: this worker returns one choice per request (send several requests for several answers)');
     const modalities = body.modalities;
     if (given(modalities) && !(Array.isArray(modalities) && modalities.length === 1 && modalities[0] === 'text')) throw unsupported('modalities', 'only the text modality is supported');
     for (const name of ['audio', 'prediction', 'web_search_options']) if (given(body[name])) throw unsupported(name, `${name} is not supported by this worker`);
@@ -133,6 +137,17 @@ function parseLogitBias(v: unknown): Map<number, number> | undefined {
         out.set(Number(key), bias);
     }
     return out.size > 0 ? out : undefined;
+}
+
+/** `logprobs` / `top_logprobs`: the number of alternatives per token, or undefined when no logprobs are asked for. */
+function parseLogprobs(body: Record<string, unknown>): number | undefined {
+    if (given(body.logprobs) && typeof body.logprobs !== 'boolean') throw bad('logprobs must be a boolean', 'logprobs');
+    const top = optNumber(body, 'top_logprobs', 0, MAX_TOP_LOGPROBS, true);
+    if (body.logprobs !== true) {
+        if (top !== undefined && top > 0) throw bad('top_logprobs needs logprobs: true', 'top_logprobs');
+        return undefined;
+    }
+    return top ?? 0;
 }
 
 /** The answer-shaping fields of a request body or of sealed content (absent when neutral). */
@@ -157,13 +172,12 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream must be a boolean', 'stream');
     const so = body.stream_options;
     const includeUsage = typeof so === 'object' && so !== null && (so as { include_usage?: unknown }).include_usage === true;
-    const n = optNumber(body, 'n', 1, 1, true);
-    void n;
     const maxTokens = optNumber(body, 'max_completion_tokens', 1, 1 << 20, true) ?? optNumber(body, 'max_tokens', 1, 1 << 20, true);
     const temperature = optNumber(body, 'temperature', 0, 2, false) ?? 1;
     const topP = optNumber(body, 'top_p', 0, 1, false);
     const seed = optNumber(body, 'seed', -(2 ** 31), 2 ** 32 - 1, true);
-    const req: ChatRequest = { model: body.model, stream, includeUsage, maxTokens, temperature, topP, seed, stop: parseStop(body.stop), ...parseShaping(body) };
+    const logprobs = parseLogprobs(body);
+    const req: ChatRequest = { model: body.model, stream, includeUsage, maxTokens, temperature, topP, seed, stop: parseStop(body.stop), ...parseShaping(body), ...(logprobs !== undefined ? { logprobs } : {}) };
     if (body.sealed !== undefined) {
         if (body.messages !== undefined) throw bad('a sealed request must not carry plain messages', 'messages');
         const s = body.sealed;
@@ -174,6 +188,7 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
         if (replyKey.length !== 32) throw bad('reply_key must be 32 bytes, base64', 'reply_key');
         if (req.stop.length > 0) throw bad('a sealed request carries its stop strings inside the sealed content', 'stop');
         for (const f of SHAPING_FIELDS) if (given(body[f])) throw bad(`a sealed request carries ${f} inside the sealed content, where it says nothing to the proxy`, f);
+        if (logprobs !== undefined) throw unsupported('logprobs', 'logprobs are not returned for sealed requests: each token and its alternatives would travel in the clear beside the sealed answer');
         req.sealed = s as SealedPiece;
         req.replyKey = replyKey;
     } else {

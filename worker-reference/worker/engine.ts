@@ -9,7 +9,7 @@ import { ApiError } from '../common/http';
 import { ChatMessage } from './chat-request';
 import { loadNodeLlamaCpp, NodeLlamaCpp } from './llama';
 import { SequencePool } from './sequence-pool';
-import { StopScanner, TokenTextDecoder } from './text-stream';
+import { LogprobTrack, logprobOf, StopScanner, TokenLogprob, TokenTextDecoder } from './text-stream';
 
 export interface EngineOptions {
     id: string;
@@ -38,10 +38,14 @@ export interface GenerateParams {
     logitBias?: Map<number, number>;
     /** JSON output, enforced by a grammar while sampling; undefined for plain text. */
     responseFormat?: ResponseFormat;
+    /** Report each token's log-probability and this many likeliest alternatives (0..20); undefined: no logprobs. */
+    logprobs?: number;
     signal: AbortSignal;
-    /** Called with each piece of answer text as soon as it is final. */
-    onText?: (text: string) => void;
+    /** Called with each piece of answer text as soon as it is final (and its tokens' logprobs when asked for). */
+    onText?: TextListener;
 }
+
+export type TextListener = (text: string, logprobs?: TokenLogprob[]) => void;
 
 export interface TokenUsage {
     prompt: number;
@@ -56,6 +60,8 @@ export interface GenerateResult {
     text: string;
     usage: TokenUsage;
     finishReason: 'stop' | 'length';
+    /** Per token of `text`, when asked for (`GenerateParams.logprobs`). */
+    logprobs?: TokenLogprob[];
     /** ms from start of evaluation to the first generated token. */
     firstTokenMs: number;
     cancelled: boolean;
@@ -63,7 +69,7 @@ export interface GenerateResult {
 
 export interface AdmittedRequest {
     /** Generates on the sequence it holds, then frees it. */
-    run(onText?: (text: string) => void): Promise<GenerateResult>;
+    run(onText?: TextListener): Promise<GenerateResult>;
     /** Frees the sequence without generating. */
     release(): void;
 }
@@ -213,13 +219,25 @@ export class ModelEngine {
         let completion = 0;
         let finishReason: 'stop' | 'length' = 'length';
         let cancelled = false;
+        // Log-probabilities travel with the text that completes their tokens (see LogprobTrack).
+        const logprobs = p.logprobs !== undefined ? new LogprobTrack() : undefined;
+        const all: TokenLogprob[] = [];
+        let sent = 0;
         const emit = (text: string) => {
-            if (text.length > 0) p.onText?.(text);
+            sent += text.length;
+            const entries = logprobs?.take(sent);
+            if (entries && entries.length > 0) {
+                all.push(...entries);
+                p.onText?.(text, entries);
+            } else if (text.length > 0) p.onText?.(text);
         };
+        const top = p.logprobs ?? 0;
         // The tokens generated so far, which the penalties count (not the prompt's, as OpenAI's).
         const generated: Token[] = [];
         const penalized = p.presencePenalty !== undefined || p.frequencyPenalty !== undefined;
-        const gen = sequence.evaluate(prompt.slice(cached), {
+        // evaluateWithMetadata is what sequence.evaluate wraps (one generator less per token);
+        // the chosen token's probability and the candidates' come with it only when asked for.
+        const gen = sequence.evaluateWithMetadata(prompt.slice(cached), logprobs ? { confidence: true, probabilities: top > 0 } : {}, {
             temperature: p.temperature,
             topP: p.topP,
             seed: p.seed,
@@ -229,9 +247,10 @@ export class ModelEngine {
             tokenBias: p.logitBias ? this.tokenBias(p.logitBias) : undefined,
             // Only tokens that keep the answer valid JSON can be sampled; once it is complete, only the end.
             grammarEvaluationState: grammar ? (new this.lib.LlamaGrammarEvaluationState({ model: this.model, grammar }) as LlamaGrammarEvaluationState) : undefined,
-        });
+        }) as AsyncGenerator<{ token: Token; confidence?: number; probabilities?: Map<Token, number> }, void, Token | undefined>;
         try {
-            for await (const token of gen) {
+            for await (const step of gen) {
+                const token = step.token;
                 if (firstTokenMs < 0) firstTokenMs = performance.now() - started;
                 completion++;
                 if (penalized) generated.push(token);
@@ -243,7 +262,11 @@ export class ModelEngine {
                     finishReason = 'stop';
                     break;
                 }
-                emit(scanner.push(decoder.push(token)));
+                // The candidates' text as each would have followed the previous token.
+                const alternatives = logprobs ? this.alternatives(decoder, step.probabilities, top) : [];
+                const piece = decoder.push(token);
+                if (logprobs) logprobs.add(piece, { logprob: logprobOf(step.confidence ?? 0), top: alternatives });
+                emit(scanner.push(piece));
                 if (scanner.stopped) {
                     finishReason = 'stop';
                     break;
@@ -253,14 +276,35 @@ export class ModelEngine {
         } finally {
             await gen.return();
         }
-        if (!scanner.stopped && !cancelled) emit(scanner.push(decoder.flush()) + scanner.finish());
+        if (!scanner.stopped && !cancelled) {
+            const rest = decoder.flush();
+            logprobs?.extend(rest);
+            emit(scanner.push(rest) + scanner.finish());
+        }
+        const last = logprobs?.finish(scanner.answer.length);
+        if (last && last.length > 0) {
+            all.push(...last);
+            if (!cancelled) p.onText?.('', last);
+        }
         return {
             text: scanner.answer,
+            ...(logprobs ? { logprobs: all } : {}),
             usage: { prompt: prompt.length, cached, completion, reasoning: 0 },
             finishReason,
             firstTokenMs: Math.max(0, firstTokenMs),
             cancelled: cancelled || p.signal.aborted,
         };
+    }
+
+    /** The `count` likeliest candidates of a position, with their own text. */
+    private alternatives(decoder: TokenTextDecoder<Token>, probabilities: Map<Token, number> | undefined, count: number): TokenLogprob['top'] {
+        const out: TokenLogprob['top'] = [];
+        if (!probabilities || count === 0) return out;
+        for (const [token, probability] of probabilities) {
+            out.push({ text: decoder.textNext(token), logprob: logprobOf(probability) });
+            if (out.length >= count) break;
+        }
+        return out;
     }
 
     /** OpenAI's logit_bias as node-llama-cpp's TokenBias: a bias added to the logit, -100 a ban. */

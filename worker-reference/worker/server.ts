@@ -22,6 +22,7 @@ import { Opener, SealedPiece, Sealer } from '../crypto/seal';
 import { peerEd25519Key, TlsCredentials, tlsServerOptions } from '../crypto/tls-link';
 import { AnswerShaping, ChatRequest, parseChatRequest, parseSealedContent } from './chat-request';
 import { GenerateResult, ModelEngine, TokenUsage } from './engine';
+import { TokenLogprob } from './text-stream';
 import { ReceiptJson, ResultHasher, signReceipt } from './receipt';
 import { WorkerMetrics } from './metrics';
 import { ClaimedRequestIds } from './request-ids';
@@ -70,6 +71,20 @@ export function usageJson(u: TokenUsage) {
         total_tokens: u.prompt + u.completion,
         prompt_tokens_details: { cached_tokens: u.cached },
         completion_tokens_details: { reasoning_tokens: u.reasoning },
+    };
+}
+
+/** Tokens' log-probabilities in OpenAI's shape (`choices[].logprobs`). */
+export function logprobsJson(entries: TokenLogprob[]) {
+    const bytes = (text: string) => [...Buffer.from(text, 'utf8')];
+    return {
+        content: entries.map((e) => ({
+            token: e.text,
+            logprob: e.logprob,
+            bytes: bytes(e.text),
+            top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })),
+        })),
+        refusal: null,
     };
 }
 
@@ -252,13 +267,13 @@ export class WorkerServer {
         const n = ++this.requests;
         const started = performance.now();
 
-        const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) => ({
+        const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}, logprobs: TokenLogprob[] | null = null) => ({
             id,
             object: 'chat.completion.chunk',
             created,
             model: engine.id,
             system_fingerprint: null,
-            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+            choices: [{ index: 0, delta, logprobs: logprobs && logprobsJson(logprobs), finish_reason: finish }],
             ...extra,
         });
         const sealPiece = (text: string): SealedPiece => {
@@ -277,6 +292,7 @@ export class WorkerServer {
             frequencyPenalty: shaping.frequencyPenalty,
             logitBias: shaping.logitBias,
             responseFormat: shaping.responseFormat,
+            logprobs: request.logprobs,
             stop,
             signal: abort.signal,
         });
@@ -288,18 +304,21 @@ export class WorkerServer {
         const sse = request.stream ? new SseBatch(res) : undefined;
         sse?.add(chunk({ role: 'assistant', content: '' }, null));
         let pending = '';
+        let pendingLogprobs: TokenLogprob[] = [];
         let lastFlush = 0;
         let flushTimer: NodeJS.Timeout | undefined;
         const takePending = () => {
             if (flushTimer) clearTimeout(flushTimer);
             flushTimer = undefined;
-            if (pending.length === 0 || !sse) return;
+            if ((pending.length === 0 && pendingLogprobs.length === 0) || !sse) return;
             const text = pending;
             pending = '';
             if (sealer) sse.add(chunk({ sealed: sealPiece(text) }, null));
             else {
                 hasher.update(text);
-                sse.add(chunk({ content: text }, null));
+                const logprobs = request.logprobs !== undefined ? pendingLogprobs : null;
+                pendingLogprobs = [];
+                sse.add(chunk({ content: text }, null, {}, logprobs));
             }
         };
         const flush = () => {
@@ -311,8 +330,9 @@ export class WorkerServer {
         try {
             result = await admitted.run(
                 sse
-                    ? (text) => {
+                    ? (text, logprobs) => {
                           pending += text;
+                          if (logprobs) pendingLogprobs.push(...logprobs);
                           if (performance.now() - lastFlush >= STREAM_FLUSH_MS) flush();
                           else if (!flushTimer) flushTimer = setTimeout(flush, STREAM_FLUSH_MS);
                       }
@@ -378,7 +398,7 @@ export class WorkerServer {
                 {
                     index: 0,
                     message: sealedAnswer ? { role: 'assistant', content: null, refusal: null, sealed: sealedAnswer } : { role: 'assistant', content: result.text, refusal: null },
-                    logprobs: null,
+                    logprobs: result.logprobs ? logprobsJson(result.logprobs) : null,
                     finish_reason: result.finishReason,
                 },
             ],

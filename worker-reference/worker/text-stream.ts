@@ -104,14 +104,23 @@ export class TokenTextDecoder<T = number> {
         return piece;
     }
 
+    /** The text `token` would add if it came next (for a candidate that was not chosen). */
+    textNext(token: T): string {
+        return this.textAfterPrevious([token]);
+    }
+
     /** The pending tokens' text after the previous token. */
     private render(): string {
-        if (this.previous === undefined) return this.detokenize(this.pending);
-        const text = this.detokenize([this.previous, ...this.pending]);
+        return this.textAfterPrevious(this.pending);
+    }
+
+    private textAfterPrevious(tokens: T[]): string {
+        if (this.previous === undefined) return this.detokenize(tokens);
+        const text = this.detokenize([this.previous, ...tokens]);
         const before = this.textAlone(this.previous);
         if (text.startsWith(before)) return text.slice(before.length);
         // The previous token renders differently before these: take their text alone.
-        return this.detokenize(this.pending);
+        return this.detokenize(tokens);
     }
 
     private textAlone(token: T): string {
@@ -127,5 +136,73 @@ export class TokenTextDecoder<T = number> {
     private advance(): void {
         this.previous = this.pending[this.pending.length - 1];
         this.pending = [];
+    }
+}
+
+/** One generated token with its log-probability and the likeliest alternatives (OpenAI's logprobs). */
+export interface TokenLogprob {
+    /** The text this token adds to the answer (empty for a token ending inside a UTF-8 character). */
+    text: string;
+    logprob: number;
+    /** The likeliest tokens at this position (the one chosen among them where it is), most likely first. */
+    top: Array<{ text: string; logprob: number }>;
+}
+
+/** The floor of a reported log-probability: OpenAI's value for "practically never" (JSON has no -Infinity). */
+export const MIN_LOGPROB = -9999;
+
+export function logprobOf(probability: number): number {
+    return probability > 0 ? Math.max(MIN_LOGPROB, Math.log(probability)) : MIN_LOGPROB;
+}
+
+/**
+ * Keeps generated tokens' log-probabilities in step with the text that is sent: a token's entry
+ * goes out with the text that completes it, and when a stop string cuts the answer, entries
+ * past the cut are dropped and the one across it keeps only its text before the cut (so the
+ * entries' texts always add up to the answer sent).
+ */
+export class LogprobTrack {
+    private readonly entries: Array<TokenLogprob & { end: number }> = [];
+    private generated = 0;
+    private taken = 0;
+
+    /** A token whose decoded piece is `piece` (appended to the generated text). */
+    add(piece: string, entry: Omit<TokenLogprob, 'text'>): void {
+        this.generated += piece.length;
+        this.entries.push({ ...entry, text: piece, end: this.generated });
+    }
+
+    /** Text that completes the last token's (the decoder's flush at the end of generation). */
+    extend(piece: string): void {
+        const last = this.entries[this.entries.length - 1];
+        if (!last || piece.length === 0) return;
+        last.text += piece;
+        last.end += piece.length;
+        this.generated += piece.length;
+    }
+
+    /** The entries whose text lies within the first `sent` characters of the answer, not taken before. */
+    take(sent: number): TokenLogprob[] {
+        let i = this.taken;
+        while (i < this.entries.length && this.entries[i].end <= sent) i++;
+        return this.release(i);
+    }
+
+    /** At the end: every entry left that begins within the answer of `length` characters, the last one cut to it. */
+    finish(length: number): TokenLogprob[] {
+        let i = this.taken;
+        while (i < this.entries.length && this.entries[i].end - this.entries[i].text.length < length) {
+            const e = this.entries[i];
+            if (e.end > length) e.text = e.text.slice(0, e.text.length - (e.end - length));
+            i++;
+        }
+        // An entry beginning at the cut with no text of its own (a character not yet complete) is past it.
+        return this.release(i);
+    }
+
+    private release(upTo: number): TokenLogprob[] {
+        const out = this.entries.slice(this.taken, upTo).map(({ text, logprob, top }) => ({ text, logprob, top }));
+        this.taken = upTo;
+        return out;
     }
 }
