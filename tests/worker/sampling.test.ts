@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { readGgufHeader } from '../../worker-reference/gguf/reader';
 import { generateModel } from '../../worker-reference/model/generate';
 import { MAX_LOGIT_BIAS } from '../../worker-reference/worker/chat-request';
-import { sealChatRequest, SealedAnswerReader } from '../../worker-reference/client/sealed-client';
+import { sealChatRequest, SealedAnswerReader, SealedLogprobsReader } from '../../worker-reference/client/sealed-client';
 import { SealedPiece } from '../../worker-reference/crypto/seal';
 import { FAST_WORKER, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
 
@@ -327,7 +327,7 @@ describe('logprobs', () => {
         streamed.forEach((e, i) => expect(e.logprob).toBeCloseTo(plain.entries[i].logprob, 4));
     });
 
-    it('refuses top_logprobs beyond 20 or without logprobs, a logprobs that is not a boolean, and logprobs on sealed requests', async () => {
+    it('refuses top_logprobs beyond 20 or without logprobs, and a logprobs that is not a boolean', async () => {
         for (const [extra, param] of [
             [{ top_logprobs: 21 }, 'top_logprobs'],
             [{ top_logprobs: 1.5 }, 'top_logprobs'],
@@ -338,12 +338,46 @@ describe('logprobs', () => {
             expect([JSON.stringify(extra), r.status]).toEqual([JSON.stringify(extra), 400]);
             expect(r.error).toMatchObject({ param });
         }
+    });
+
+    it('seals a sealed answer\'s logprobs to the client key as a stream of their own, whole or per chunk', async () => {
         const info = (await (await fetch(`${w.url}/v1/worker`)).json()) as { x25519_public_key: string };
-        const sealed = sealChatRequest(Buffer.from(info.x25519_public_key, 'hex'), { messages: [{ role: 'user', content: 'private question' }] });
-        const r = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', max_tokens: 4, logprobs: true, ...sealed.body });
-        expect(r.status).toBe(400);
-        expect(r.json.error).toMatchObject({ code: 'unsupported_parameter', param: 'logprobs' });
-        expect((r.json.error as { message: string }).message).toMatch(/in the clear/);
+        const key = Buffer.from(info.x25519_public_key, 'hex');
+        const messages = [{ role: 'user' as const, content: 'Tell me about the network.' }];
+        const clear = await askLogprobs({ top_logprobs: 2 });
+        // Whole answer.
+        const sealed = sealChatRequest(key, { messages });
+        const r = await postJson(`${w.url}/v1/chat/completions`, { model: 'tiny', max_tokens: 24, temperature: 0, logprobs: true, top_logprobs: 2, ...sealed.body });
+        expect(r.status).toBe(200);
+        const choice = (r.json.choices as Array<{ message: { sealed: SealedPiece }; logprobs: { sealed?: SealedPiece; content?: unknown } }>)[0];
+        // Nothing of the answer in the clear: no token, no alternative.
+        expect(choice.logprobs.content).toBeUndefined();
+        expect(JSON.stringify(r.json)).not.toMatch(/"token"|top_logprobs|"bytes"/);
+        const text = new SealedAnswerReader(sealed.replyKeys).push(choice.message.sealed);
+        const entries = new SealedLogprobsReader(sealed.replyKeys).push(choice.logprobs.sealed as SealedPiece);
+        expect(text).toBe(clear.text);
+        expect(entries.map((e) => [e.token, e.top_logprobs.map((t) => t.token)])).toEqual(clear.entries.map((e) => [e.token, e.top_logprobs.map((t) => t.token)]));
+        // Another key cannot open them.
+        expect(() => new SealedLogprobsReader(sealChatRequest(key, { messages }).replyKeys).push(choice.logprobs.sealed as SealedPiece)).toThrow();
+        // Streamed: each chunk's sealed text with its sealed entries.
+        const s2 = sealChatRequest(key, { messages });
+        const res = await fetch(`${w.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'tiny', max_tokens: 24, temperature: 0, logprobs: true, stream: true, ...s2.body }),
+        });
+        const chunks = (await res.text())
+            .split('\n\n')
+            .filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+            .map((e) => JSON.parse(e.slice(6)) as { choices: Array<{ delta: { sealed?: SealedPiece }; logprobs: { sealed: SealedPiece } | null }> });
+        const answer = new SealedAnswerReader(s2.replyKeys);
+        const lps = new SealedLogprobsReader(s2.replyKeys);
+        for (const c of chunks.filter((x) => x.choices[0]?.delta.sealed)) {
+            const piece = answer.push(c.choices[0].delta.sealed as SealedPiece);
+            expect(lps.push((c.choices[0].logprobs as { sealed: SealedPiece }).sealed).map((e) => e.token).join('')).toBe(piece);
+        }
+        expect(answer.answer).toBe(clear.text);
+        expect(lps.entries.map((e) => e.token)).toEqual(clear.entries.map((e) => e.token));
     });
 });
 

@@ -5,6 +5,7 @@
 import { generateX25519, X25519KeyPair } from '../crypto/keys';
 import { Opener, SealedPiece, Sealer } from '../crypto/seal';
 import { ChatMessage } from '../worker/chat-request';
+import type { LogprobJson } from '../worker/server';
 
 export interface SealedRequest {
     /** Fields to put in the chat-completions body instead of `messages`. */
@@ -45,5 +46,26 @@ export class SealedAnswerReader {
     }
     get answer(): string {
         return this.text;
+    }
+}
+
+/**
+ * Opens the sealed log-probabilities of a sealed answer (`choices[].logprobs.sealed`, one
+ * piece per streamed chunk or one for the whole answer), in order: OpenAI's
+ * `logprobs.content` entries.
+ */
+export class SealedLogprobsReader {
+    private readonly opener: Opener;
+    private readonly all: LogprobJson[] = [];
+    constructor(replyKeys: X25519KeyPair) {
+        this.opener = new Opener(replyKeys.privateKey, replyKeys.publicKey, 'logprobs');
+    }
+    push(piece: SealedPiece): LogprobJson[] {
+        const entries = JSON.parse(this.opener.open(piece).toString('utf8')) as LogprobJson[];
+        this.all.push(...entries);
+        return entries;
+    }
+    get entries(): LogprobJson[] {
+        return this.all;
     }
 }

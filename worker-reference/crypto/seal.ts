@@ -5,13 +5,14 @@
  * IV = ivBase XOR seq (big-endian in the last 8 bytes) and AAD = "cocoon-seal-v1|purpose|seq",
  * so pieces cannot be reordered, replayed into another stream or moved between purposes.
  * Requests are one piece (purpose "request"); answers are one piece (non-streaming) or one
- * per streamed delta (purpose "response").
+ * per streamed delta (purpose "response"); an answer's log-probabilities, when asked for, are a
+ * stream of their own (purpose "logprobs", its own ephemeral key).
  */
 import * as crypto from 'node:crypto';
 import { generateX25519, x25519Shared } from './keys';
 
 export const SEAL_INFO = 'cocoon-seal-v1';
-export type SealPurpose = 'request' | 'response';
+export type SealPurpose = 'request' | 'response' | 'logprobs';
 
 /** One sealed piece as it travels in JSON. */
 export interface SealedPiece {

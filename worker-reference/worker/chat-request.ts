@@ -188,7 +188,6 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
         if (replyKey.length !== 32) throw bad('reply_key must be 32 bytes, base64', 'reply_key');
         if (req.stop.length > 0) throw bad('a sealed request carries its stop strings inside the sealed content', 'stop');
         for (const f of SHAPING_FIELDS) if (given(body[f])) throw bad(`a sealed request carries ${f} inside the sealed content, where it says nothing to the proxy`, f);
-        if (logprobs !== undefined) throw unsupported('logprobs', 'logprobs are not returned for sealed requests: each token and its alternatives would travel in the clear beside the sealed answer');
         req.sealed = s as SealedPiece;
         req.replyKey = replyKey;
     } else {

@@ -74,18 +74,23 @@ export function usageJson(u: TokenUsage) {
     };
 }
 
-/** Tokens' log-probabilities in OpenAI's shape (`choices[].logprobs`). */
-export function logprobsJson(entries: TokenLogprob[]) {
+/** One token's entry in OpenAI's `choices[].logprobs.content`. */
+export interface LogprobJson {
+    token: string;
+    logprob: number;
+    bytes: number[];
+    top_logprobs: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
+
+/** Tokens' log-probabilities in OpenAI's shape (`choices[].logprobs.content`). */
+export function logprobsContent(entries: TokenLogprob[]): LogprobJson[] {
     const bytes = (text: string) => [...Buffer.from(text, 'utf8')];
-    return {
-        content: entries.map((e) => ({
-            token: e.text,
-            logprob: e.logprob,
-            bytes: bytes(e.text),
-            top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })),
-        })),
-        refusal: null,
-    };
+    return entries.map((e) => ({
+        token: e.text,
+        logprob: e.logprob,
+        bytes: bytes(e.text),
+        top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })),
+    }));
 }
 
 export class WorkerServer {
@@ -263,6 +268,11 @@ export class WorkerServer {
             if (!res.writableFinished) abort.abort();
         });
         const sealer = request.replyKey ? new Sealer(request.replyKey, 'response') : undefined;
+        // Sealed answers' logprobs (every token and its alternatives) are sealed too, as a stream of their own.
+        const logprobSealer = request.replyKey && request.logprobs !== undefined ? new Sealer(request.replyKey, 'logprobs') : undefined;
+        /** `choices[].logprobs` for these entries: OpenAI's, or its `content` sealed as JSON. */
+        const logprobsField = (entries: TokenLogprob[]) =>
+            logprobSealer ? { sealed: logprobSealer.seal(JSON.stringify(logprobsContent(entries))), refusal: null } : { content: logprobsContent(entries), refusal: null };
         const hasher = new ResultHasher();
         const n = ++this.requests;
         const started = performance.now();
@@ -273,7 +283,7 @@ export class WorkerServer {
             created,
             model: engine.id,
             system_fingerprint: null,
-            choices: [{ index: 0, delta, logprobs: logprobs && logprobsJson(logprobs), finish_reason: finish }],
+            choices: [{ index: 0, delta, logprobs: logprobs && logprobsField(logprobs), finish_reason: finish }],
             ...extra,
         });
         const sealPiece = (text: string): SealedPiece => {
@@ -313,11 +323,11 @@ export class WorkerServer {
             if ((pending.length === 0 && pendingLogprobs.length === 0) || !sse) return;
             const text = pending;
             pending = '';
-            if (sealer) sse.add(chunk({ sealed: sealPiece(text) }, null));
+            const logprobs = request.logprobs !== undefined ? pendingLogprobs : null;
+            pendingLogprobs = [];
+            if (sealer) sse.add(chunk({ sealed: sealPiece(text) }, null, {}, logprobs));
             else {
                 hasher.update(text);
-                const logprobs = request.logprobs !== undefined ? pendingLogprobs : null;
-                pendingLogprobs = [];
                 sse.add(chunk({ content: text }, null, {}, logprobs));
             }
         };
@@ -398,7 +408,7 @@ export class WorkerServer {
                 {
                     index: 0,
                     message: sealedAnswer ? { role: 'assistant', content: null, refusal: null, sealed: sealedAnswer } : { role: 'assistant', content: result.text, refusal: null },
-                    logprobs: result.logprobs ? logprobsJson(result.logprobs) : null,
+                    logprobs: result.logprobs ? logprobsField(result.logprobs) : null,
                     finish_reason: result.finishReason,
                 },
             ],
