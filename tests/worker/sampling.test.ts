@@ -14,9 +14,11 @@ import * as path from 'node:path';
 import { readGgufHeader } from '../../worker-reference/gguf/reader';
 import { generateModel } from '../../worker-reference/model/generate';
 import { MAX_LOGIT_BIAS } from '../../worker-reference/worker/chat-request';
+import { GRAMMAR_CACHE_BYTES, GRAMMARS_KEPT } from '../../worker-reference/worker/engine';
+import { grammarSchema, MAX_SCHEMA_BYTES, MAX_SCHEMA_NODES } from '../../worker-reference/worker/response-format';
 import { sealChatRequest, SealedAnswerReader, SealedLogprobsReader } from '../../worker-reference/client/sealed-client';
 import { SealedPiece } from '../../worker-reference/crypto/seal';
-import { FAST_WORKER, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
+import { FAST_WORKER, metric, postJson, spawnCli, Spawned, stop, tmpDir } from './helpers';
 
 const dir = tmpDir('cocoon-sampling-');
 const model = path.join(dir, 'tiny.gguf');
@@ -48,6 +50,7 @@ async function ask(extra: Record<string, unknown>): Promise<{ status: number; te
     };
 }
 const count = (text: string, piece: string) => text.split(piece).length - 1;
+const jsonSchema = (s: unknown, name = 'answer') => ({ response_format: { type: 'json_schema', json_schema: { name, schema: s, strict: true } } });
 
 describe('logit_bias', () => {
     it('adds the bias to the token logit: +100 makes the answer that token only, -100 bans it', async () => {
@@ -112,7 +115,6 @@ describe('response_format', () => {
         required: ['ok', 'color', 'n', 'maybe'],
         additionalProperties: false,
     };
-    const jsonSchema = (s: unknown, name = 'answer') => ({ response_format: { type: 'json_schema', json_schema: { name, schema: s, strict: true } } });
 
     it('json_schema: the answer is JSON of that schema (enum, integer, anyOf), ending on its own', async () => {
         for (const temperature of [0, 1]) {
@@ -197,6 +199,22 @@ describe('response_format', () => {
         }
     });
 
+    it('refuses a schema over 256 KiB as JSON or holding more than 5,000 schemas (building its grammar would stall the worker)', async () => {
+        const props = (n: number, value: unknown = { type: 'boolean' }) => ({ type: 'object', properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, value])) });
+        const nodes = await ask(jsonSchema(props(MAX_SCHEMA_NODES)));
+        expect(nodes.status).toBe(400);
+        expect(nodes.error).toMatchObject({ code: 'unsupported_parameter', param: 'response_format' });
+        expect(nodes.error?.message).toMatch(/more than 5000 schemas/);
+        const long = 'x'.repeat(1000);
+        const bytes = await ask(jsonSchema(props(300, { type: 'string', description: long })));
+        expect(bytes.status).toBe(400);
+        expect(bytes.error?.message).toMatch(/bytes as JSON; at most 262144/);
+        // Just within both bounds: accepted.
+        expect(MAX_SCHEMA_BYTES).toBe(262144);
+        const within = await ask({ ...jsonSchema(props(MAX_SCHEMA_NODES - 1)), max_tokens: 2 });
+        expect(within.status).toBe(200);
+    });
+
     it('accepts $defs with $ref and annotations (title, description)', async () => {
         const r = await ask(
             jsonSchema({ title: 'T', $defs: { flag: { type: 'boolean', description: 'a flag' } }, type: 'object', properties: { a: { $ref: '#/$defs/flag' }, b: { $ref: '#/$defs/flag' } } }),
@@ -227,6 +245,40 @@ async function askLogprobs(extra: Record<string, unknown>): Promise<{ status: nu
     };
 }
 const utf8 = (text: string) => [...Buffer.from(text, 'utf8')];
+
+describe('JSON-schema grammars kept', () => {
+    it('keeps the most recently used grammars, at most 64 and 2 MiB of schemas in all (metrics show them)', async () => {
+        const own = await spawnCli('cocoon-worker.js', ['--model', model, '--port', '0', ...FAST_WORKER]);
+        try {
+            const schema = (name: string, n: number) => ({ type: 'object', properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`${name}_${i}`, { type: 'boolean' }])) });
+            /** The size the worker counts: the schema as it builds the grammar from it, as JSON. */
+            const size = (s: unknown) => JSON.stringify(grammarSchema(s)).length;
+            const use = async (s: unknown) => {
+                const r = await postJson(`${own.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'x' }], max_tokens: 1, temperature: 0, ...jsonSchema(s) });
+                expect(r.status).toBe(200);
+            };
+            const kept = async () => [await metric(own.url, 'cocoon_worker_json_grammars', { model: 'tiny', measure: 'kept' }), await metric(own.url, 'cocoon_worker_json_grammars', { model: 'tiny', measure: 'schema_bytes' })];
+            // By count: 64 schemas (the first two of their own sizes), the first used again, then one more.
+            const small = Array.from({ length: GRAMMARS_KEPT + 1 }, (_, i) => schema(`s${i}`, i === 0 ? 3 : i === 1 ? 5 : 1));
+            for (const s of small.slice(0, GRAMMARS_KEPT)) await use(s);
+            const all = small.slice(0, GRAMMARS_KEPT).reduce((n, s) => n + size(s), 0);
+            expect(await kept()).toEqual([GRAMMARS_KEPT, all]);
+            await use(small[0]); // a hit: now the most recently used
+            await use(small[GRAMMARS_KEPT]);
+            // The least recently used (the second) went, not the oldest built.
+            expect(await kept()).toEqual([GRAMMARS_KEPT, all - size(small[1]) + size(small[GRAMMARS_KEPT])]);
+            // By size: schemas of ~123 KB each; what is kept stays within 2 MiB.
+            const big = Array.from({ length: 18 }, (_, i) => schema(`big${String(i).padStart(2, '0')}`, 4000));
+            for (const s of big) await use(s);
+            const [grammars, bytes] = await kept();
+            expect(bytes).toBeLessThanOrEqual(GRAMMAR_CACHE_BYTES);
+            expect(bytes).toBeGreaterThan(GRAMMAR_CACHE_BYTES - size(big[0]));
+            expect(grammars).toBe(Math.floor(GRAMMAR_CACHE_BYTES / size(big[0])));
+        } finally {
+            await stop(own);
+        }
+    }, 60_000);
+});
 
 describe('logprobs', () => {
     it('greedy: one entry per token, adding up to the answer, the chosen token the likeliest, probabilities that are probabilities', async () => {

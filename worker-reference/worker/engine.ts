@@ -149,8 +149,13 @@ function textTriggers(triggers: readonly unknown[]): string[] {
     return out.filter((x) => x.length > 0);
 }
 
-/** JSON-schema grammars kept per model. */
-const GRAMMARS_KEPT = 64;
+/**
+ * JSON-schema grammars kept per model, the least recently used dropped first: at most this many,
+ * and schemas of at most this many bytes (as JSON) in all. A grammar of a 5,000-property
+ * schema (234 KB) took ~12 MB of memory here; 2 MiB of schemas bound the cache to ~100 MB.
+ */
+export const GRAMMARS_KEPT = 64;
+export const GRAMMAR_CACHE_BYTES = 2 * 1024 * 1024;
 
 export class ModelEngine {
     /** Each token's own text, kept across requests for the text decoder. */
@@ -170,6 +175,7 @@ export class ModelEngine {
 
     /** Grammars of JSON schemas used lately (clients send the same schema again and again), and the one for any JSON object. */
     private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+    private grammarBytes = 0;
 
     static async load(llama: Llama, options: EngineOptions): Promise<ModelEngine> {
         const lib = await loadNodeLlamaCpp();
@@ -372,21 +378,39 @@ export class ModelEngine {
         return tb;
     }
 
-    /** The grammar of a JSON response format: built once per schema (at most GRAMMARS_KEPT kept); a schema it cannot build is a 400. */
+    /** The grammar of a JSON response format: built once per schema (see GRAMMARS_KEPT); a schema it cannot build is a 400. */
     private grammarFor(f: ResponseFormat): Promise<LlamaGrammar> {
         const key = f.type === 'json_schema' ? JSON.stringify(f.schema) : f.type;
         let g = this.grammars.get(key);
-        if (!g) {
-            const llama = this.model.llama;
-            g = (f.type === 'json_schema' ? llama.createGrammarForJsonSchema(f.schema as never) : llama.getGrammarFor('json')).catch((e: unknown) => {
-                this.grammars.delete(key);
-                throw new ApiError(400, `response_format: no grammar could be built for this schema (${e instanceof Error ? e.message : String(e)})`, 'invalid_request_error', 'unsupported_parameter', 'response_format');
-            });
-            if (this.grammars.size >= GRAMMARS_KEPT) this.grammars.delete(this.grammars.keys().next().value as string);
+        if (g) {
+            // Most recently used last.
+            this.grammars.delete(key);
             this.grammars.set(key, g);
+            return g;
+        }
+        const llama = this.model.llama;
+        g = (f.type === 'json_schema' ? llama.createGrammarForJsonSchema(f.schema as never) : llama.getGrammarFor('json')).catch((e: unknown) => {
+            this.forgetGrammar(key);
+            throw new ApiError(400, `response_format: no grammar could be built for this schema (${e instanceof Error ? e.message : String(e)})`, 'invalid_request_error', 'unsupported_parameter', 'response_format');
+        });
+        this.grammars.set(key, g);
+        this.grammarBytes += key.length;
+        for (const oldest of this.grammars.keys()) {
+            if (this.grammars.size <= GRAMMARS_KEPT && (this.grammarBytes <= GRAMMAR_CACHE_BYTES || oldest === key)) break;
+            this.forgetGrammar(oldest);
         }
         return g;
     }
+
+    private forgetGrammar(key: string): void {
+        if (this.grammars.delete(key)) this.grammarBytes -= key.length;
+    }
+
+    /** Grammars kept and the size of their schemas as JSON (metrics: cocoon_worker_json_grammars). */
+    get grammarCache(): { grammars: number; bytes: number } {
+        return { grammars: this.grammars.size, bytes: this.grammarBytes };
+    }
+
 
     async dispose(): Promise<void> {
         await this.context.dispose();

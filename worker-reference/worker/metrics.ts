@@ -43,6 +43,19 @@ export class WorkerMetrics extends HttpMetrics {
                 }
             },
         });
+        new Gauge({
+            name: 'cocoon_worker_json_grammars',
+            help: 'grammars of JSON response formats kept per model (kept) and the size of their schemas as JSON (schema_bytes)',
+            labelNames: ['model', 'measure'],
+            registers,
+            collect() {
+                for (const e of engines) {
+                    const c = e.grammarCache;
+                    this.set({ model: e.id, measure: 'kept' }, c.grammars);
+                    this.set({ model: e.id, measure: 'schema_bytes' }, c.bytes);
+                }
+            },
+        });
         const info = new Gauge({ name: 'cocoon_worker_info', help: 'compute backend and served models (value 1)', labelNames: ['backend', 'model', 'model_hash'], registers });
         for (const e of engines) info.set({ backend, model: e.id, model_hash: e.options.hash.toString('hex') }, 1);
     }
