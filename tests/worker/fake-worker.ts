@@ -7,6 +7,7 @@
  *   result  the signed result hash is not the hash of the answer it sends
  *   request the signed receipt names another request id than the one the proxy sent
  *   forged  the receipt is signed by another key (with `signer`): no evidence against the worker
+ *   endless a stream's second event never ends (64 KB writes of one data line, up to 8 MiB)
  */
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
@@ -16,7 +17,7 @@ import { Address } from '@ton/core';
 import { buildWorkReceipt, Ed25519KeyPair, signCell } from '../../wrappers/payloads';
 import { tlsCredentials, tlsServerOptions } from '../../worker-reference/crypto/tls-link';
 
-export type Lie = 'counts' | 'result' | 'request' | 'forged';
+export type Lie = 'counts' | 'result' | 'request' | 'forged' | 'endless';
 
 export interface FakeWorker {
     url: string;
@@ -123,6 +124,18 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
             }
             const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
             event({ ...chunk, choices: [{ index: 0, delta: { role: 'assistant', content: ANSWER }, finish_reason: null }] });
+            if (o.lie === 'endless') {
+                res.write('data: ');
+                let sent = 0;
+                const more = () => {
+                    while (!res.destroyed && sent < 8 << 20) {
+                        sent += 1 << 16;
+                        if (!res.write('x'.repeat(1 << 16))) return void res.once('drain', more);
+                    }
+                };
+                more();
+                return;
+            }
             // The answer reaches the proxy (and its client) before the receipt, as in a real stream.
             setTimeout(() => {
                 if (res.destroyed) return;

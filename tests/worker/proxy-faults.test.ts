@@ -48,6 +48,7 @@ const fakes: Fake[] = [
     { name: 'burst', lie: 'result', streamAtOnce: true },
     { name: 'secure', lie: 'counts', tls: true, provider: { address: addr(35), seqno: 7 } },
     { name: 'remote', lie: 'counts', remote: true, provider: { address: addr(36), seqno: 8 } },
+    { name: 'endless', lie: 'endless' },
 ];
 const fake = (name: string) => fakes.find((f) => f.name === name) as Required<Fake>;
 
@@ -197,6 +198,20 @@ describe('proxy router: fault reports against workers', () => {
         expect(JSON.parse(r.text).error).toMatchObject({ code: 'invalid_receipt', type: 'server_error' });
         expect(r.text).not.toMatch(/a confident answer/);
         expect(await charged()).toBe(before);
+    });
+
+    it('cuts a stream whose event never ends at 4 MiB: the client gets an error event, nothing is charged, the proxy serves on', async () => {
+        const before = await charged();
+        const reports = (await faults()).length;
+        const r = await chat('endless', true);
+        expect(r.status).toBe(200); // the answer's first event had gone out
+        const last = r.text.trim().split('\n\n').pop() as string;
+        expect(JSON.parse(last.slice('data: '.length)).error).toMatchObject({ code: 'worker_failed', message: expect.stringMatching(/the worker sent an event of more than 4194304 characters/) });
+        expect(r.text.length).toBeLessThan(4096);
+        expect(await charged()).toBe(before);
+        expect(await faults()).toHaveLength(reports);
+        await healthy('liar');
+        expect((await chat('liar')).status).toBe(502);
     });
 
     it('reports a worker reached over mutual TLS pinned to its key (an authenticated link)', async () => {

@@ -20,6 +20,7 @@ import { tmpDir } from './helpers';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { SseBatch } from '../../worker-reference/common/http';
+import { SseParser } from '../../worker-reference/proxy/sse';
 import { GroupCommit } from '../../worker-reference/common/checked-log';
 import { RateBuckets } from '../../worker-reference/common/rate-buckets';
 import { optionsInHelp, parseArgs } from '../../worker-reference/cli/args';
@@ -507,6 +508,41 @@ describe('group commit (common/checked-log.ts)', () => {
         await expect(l.record({ ...use, requestId: 3n })).rejects.toThrow(/write-ahead log failed/);
         expect(l.chargeOf(escrow).prompt).toBe(1n);
         expect(Ledger.open(d).chargeOf(escrow).prompt).toBe(1n);
+    });
+});
+
+describe('server-sent events parsed (SseParser)', () => {
+    const stream = 'data: {"a":1}\n\n: a comment\r\ndata: line one\r\ndata: line two\r\n\r\nevent: x\ndata: [DONE]\n\n';
+    const expected = ['{"a":1}', 'line one\nline two', '[DONE]'];
+
+    it('gives the same events however the stream is cut (separators across pieces, CRLF)', () => {
+        let seed = 7;
+        const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n) + 1;
+        for (let trial = 0; trial < 300; trial++) {
+            const p = new SseParser();
+            const out: string[] = [];
+            for (let i = 0; i < stream.length; ) {
+                const n = trial === 0 ? 1 : rand(12);
+                out.push(...p.push(stream.slice(i, i + n)));
+                i += n;
+            }
+            expect(out).toEqual(expected);
+        }
+    });
+
+    it('parses an event arriving in many pieces, and refuses one longer than its bound', () => {
+        const p = new SseParser(100_000);
+        const body = 'y'.repeat(90_000);
+        const out: string[] = [];
+        out.push(...p.push('data: '));
+        for (let i = 0; i < body.length; i += 1000) out.push(...p.push(body.slice(i, i + 1000)));
+        expect(out).toEqual([]);
+        expect(p.push('\n\ndata: next\n\n')).toEqual([body, 'next']);
+        const q = new SseParser(100_000);
+        q.push('data: ');
+        expect(() => {
+            for (let i = 0; i < 200; i++) q.push('z'.repeat(1000));
+        }).toThrow(/an event of more than 100000 characters/);
     });
 });
 

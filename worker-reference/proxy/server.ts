@@ -636,7 +636,14 @@ export class ProxyServer {
             };
             up.res.setEncoding('utf8');
             up.res.on('data', (c: string) => {
-                const events = parser.push(c);
+                let events: string[];
+                try {
+                    events = parser.push(c);
+                } catch (e) {
+                    chain = chain.then(() => fail(`the worker sent ${(e as Error).message}`, 'worker_failed'));
+                    up.req.destroy();
+                    return;
+                }
                 if (events.length === 0) return;
                 for (const data of events) chain = chain.then(() => onEvent(data));
                 chain = chain.then(() => {

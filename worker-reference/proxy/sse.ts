@@ -1,14 +1,31 @@
-/** Splits a server-sent-events byte stream into the `data:` payloads of its events. */
+/** The largest server-sent event accepted by default (a streamed chunk with logprobs of 20 alternatives is ~1 KB a token). */
+export const MAX_SSE_EVENT_CHARS = 4 * 1024 * 1024;
+
+/**
+ * Splits a server-sent-events byte stream into the `data:` payloads of its events. Each piece
+ * is scanned once (an event arriving in many pieces is not scanned again from its start), and
+ * an event longer than `maxEventChars` throws: a peer that never ends its event cannot grow
+ * the buffer without bound.
+ */
 export class SseParser {
     private buf = '';
+    /** Where the search for the next event's end resumes (the buffer before it holds none). */
+    private scanned = 0;
+
+    constructor(private readonly maxEventChars = MAX_SSE_EVENT_CHARS) {}
+
     push(chunk: string): string[] {
         this.buf += chunk;
         const out: string[] = [];
         for (;;) {
-            const m = /\r?\n\r?\n/.exec(this.buf);
+            // A separator may straddle two pieces: look back three characters ("\r\n\r" + "\n").
+            const separator = /\r?\n\r?\n/g;
+            separator.lastIndex = Math.max(0, this.scanned - 3);
+            const m = separator.exec(this.buf);
             if (!m) break;
             const event = this.buf.slice(0, m.index);
             this.buf = this.buf.slice(m.index + m[0].length);
+            this.scanned = 0;
             const data = event
                 .split(/\r?\n/)
                 .filter((l) => l.startsWith('data:'))
@@ -16,6 +33,8 @@ export class SseParser {
                 .join('\n');
             if (data.length > 0) out.push(data);
         }
+        this.scanned = this.buf.length;
+        if (this.buf.length > this.maxEventChars) throw new Error(`an event of more than ${this.maxEventChars} characters`);
         return out;
     }
 }
