@@ -8,6 +8,7 @@
  *   request the signed receipt names another request id than the one the proxy sent
  *   forged  the receipt is signed by another key (with `signer`): no evidence against the worker
  *   endless a stream's second event never ends (64 KB writes of one data line, up to 8 MiB)
+ *   huge    a non-streamed answer of 1 MiB of text
  */
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
@@ -17,7 +18,7 @@ import { Address } from '@ton/core';
 import { buildWorkReceipt, Ed25519KeyPair, signCell } from '../../wrappers/payloads';
 import { tlsCredentials, tlsServerOptions } from '../../worker-reference/crypto/tls-link';
 
-export type Lie = 'counts' | 'result' | 'request' | 'forged' | 'endless';
+export type Lie = 'counts' | 'result' | 'request' | 'forged' | 'endless' | 'huge';
 
 export interface FakeWorker {
     url: string;
@@ -108,7 +109,8 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
             const base = { id: 'chatcmpl-fake', created: 0, model: o.modelId };
             if (!body.stream) {
                 res.setHeader('content-type', 'application/json');
-                res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: ANSWER }, finish_reason: 'stop' }], usage, receipt }));
+                const content = o.lie === 'huge' ? 'x'.repeat(1 << 20) : ANSWER;
+                res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], usage, receipt }));
                 return;
             }
             res.writeHead(200, { 'content-type': 'text/event-stream' });

@@ -49,6 +49,7 @@ const fakes: Fake[] = [
     { name: 'secure', lie: 'counts', tls: true, provider: { address: addr(35), seqno: 7 } },
     { name: 'remote', lie: 'counts', remote: true, provider: { address: addr(36), seqno: 8 } },
     { name: 'endless', lie: 'endless' },
+    { name: 'huge', lie: 'huge' },
 ];
 const fake = (name: string) => fakes.find((f) => f.name === name) as Required<Fake>;
 
@@ -122,6 +123,7 @@ beforeAll(async () => {
             dataDir: path.join(dir, 'data'),
             healthIntervalMs: 200,
             faultTtlSeconds: TTL,
+            maxAnswerBytes: 65536,
             workers,
             escrows: { [CLIENT.toString()]: { balance: '1000000000000', secretHash: secretHashBytes(escrowSecretHash(CLIENT_SECRET)).toString('hex') } },
         }),
@@ -212,6 +214,15 @@ describe('proxy router: fault reports against workers', () => {
         expect(await faults()).toHaveLength(reports);
         await healthy('liar');
         expect((await chat('liar')).status).toBe(502);
+    });
+
+    it('takes no non-streamed answer over maxAnswerBytes: that worker fails, the client gets a 503, nothing is charged', async () => {
+        const before = await charged();
+        const r = await chat('huge');
+        expect(r.status).toBe(503);
+        expect(JSON.parse(r.text).error).toMatchObject({ code: 'no_worker_available' });
+        expect(proxy.stderr()).toMatch(/worker failed, retrying elsewhere worker=huge .*answer of more than 65536 bytes \(maxAnswerBytes\)/);
+        expect(await charged()).toBe(before);
     });
 
     it('reports a worker reached over mutual TLS pinned to its key (an authenticated link)', async () => {

@@ -38,6 +38,8 @@ export interface ProxyConfig {
     /** Tokens reserved against the balance for a request without max_tokens. */
     defaultReserveTokens: number;
     maxBodyBytes: number;
+    /** The largest non-streamed answer taken from a worker (bytes); a larger one fails that worker's attempt. */
+    maxAnswerBytes: number;
     /** How long escrow state read from the chain is reused (ms). */
     escrowCacheMs: number;
     /** Minimum age of cached escrow state before a request that would be refused reads it again (ms). */
@@ -133,6 +135,7 @@ export function parseProxyConfig(json: unknown, baseDir: string): ProxyConfig {
         faultTtlSeconds: typeof c.faultTtlSeconds === 'number' ? c.faultTtlSeconds : 7 * 86400,
         defaultReserveTokens: typeof c.defaultReserveTokens === 'number' ? c.defaultReserveTokens : 512,
         maxBodyBytes: typeof c.maxBodyBytes === 'number' ? c.maxBodyBytes : 1 << 20,
+        maxAnswerBytes: typeof c.maxAnswerBytes === 'number' ? c.maxAnswerBytes : 64 << 20,
         escrowCacheMs: ms(c.escrowCacheMs, 3000, 'escrowCacheMs'),
         escrowRefreshMinMs: ms(c.escrowRefreshMinMs, 1000, 'escrowRefreshMinMs'),
     };

@@ -548,7 +548,17 @@ export class ProxyServer {
     private async relayJson(up: Upstream, res: http.ServerResponse, ctx: { worker: WorkerState; requestId: bigint; escrow: Address }): Promise<void> {
         const raw = await new Promise<Buffer>((resolve, reject) => {
             const chunks: Buffer[] = [];
-            up.res.on('data', (c: Buffer) => chunks.push(c));
+            let size = 0;
+            const limit = this.o.config.maxAnswerBytes;
+            up.res.on('data', (c: Buffer) => {
+                size += c.length;
+                if (size > limit) {
+                    reject(new RetryableFailure(`worker sent an answer of more than ${limit} bytes (maxAnswerBytes)`, true));
+                    up.req.destroy();
+                    return;
+                }
+                chunks.push(c);
+            });
             up.res.on('end', () => resolve(Buffer.concat(chunks)));
             up.res.on('error', (e) => reject(new RetryableFailure(`worker connection failed: ${e.message}`, true)));
             up.res.on('aborted', () => reject(new RetryableFailure('worker connection aborted', true)));
