@@ -9,6 +9,8 @@
  *   forged  the receipt is signed by another key (with `signer`): no evidence against the worker
  *   endless a stream's second event never ends (64 KB writes of one data line, up to 8 MiB)
  *   huge    a non-streamed answer of 1 MiB of text
+ *   flood   an honest streamed answer of 64 MiB (1,024 events of 64 KiB of text), written as
+ *           fast as the proxy reads it; `floodDone` says whether the last event was written
  */
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
@@ -18,7 +20,7 @@ import { Address } from '@ton/core';
 import { buildWorkReceipt, Ed25519KeyPair, signCell } from '../../wrappers/payloads';
 import { tlsCredentials, tlsServerOptions } from '../../worker-reference/crypto/tls-link';
 
-export type Lie = 'counts' | 'result' | 'request' | 'forged' | 'endless' | 'huge';
+export type Lie = 'counts' | 'result' | 'request' | 'forged' | 'endless' | 'huge' | 'flood';
 
 export interface FakeWorker {
     url: string;
@@ -34,6 +36,8 @@ export interface FakeWorker {
     down: boolean;
     /** While set, completions with a lower request id get 409 request_id_below_floor naming it (a restarted worker). */
     idFloor?: bigint;
+    /** `flood`: the whole answer has been written to the proxy's connection. */
+    floodDone: boolean;
     close(): Promise<void>;
 }
 
@@ -57,17 +61,27 @@ const ANSWER = 'a confident answer';
 
 export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
     const requestIds: bigint[] = [];
-    const state: { inflight: number; cancelled: number; busy: boolean; down: boolean; idFloor?: bigint } = { inflight: 0, cancelled: 0, busy: false, down: false };
+    const state: { inflight: number; cancelled: number; busy: boolean; down: boolean; idFloor?: bigint; floodDone: boolean } = { inflight: 0, cancelled: 0, busy: false, down: false, floodDone: false };
+    const FLOOD_PIECE = 'f'.repeat(64 << 10);
+    const FLOOD_EVENTS = 1024;
+    const floodHash = () => {
+        const h = crypto.createHash('sha256').update(ANSWER);
+        for (let i = 0; i < FLOOD_EVENTS; i++) h.update(FLOOD_PIECE);
+        return h.digest();
+    };
     const receiptFor = (proxy: Address, requestId: bigint) => {
         const cell = buildWorkReceipt({
             proxy,
             requestId: o.lie === 'request' ? requestId + 1n : requestId,
             modelHash: o.modelHash,
             tokens: { prompt: 5n, cached: 0n, completion: o.lie === 'counts' ? 50n : 1n, reasoning: 0n },
-            resultHash: crypto
-                .createHash('sha256')
-                .update(o.lie === 'result' ? 'another answer' : ANSWER)
-                .digest(),
+            resultHash:
+                o.lie === 'flood'
+                    ? floodHash()
+                    : crypto
+                          .createHash('sha256')
+                          .update(o.lie === 'result' ? 'another answer' : ANSWER)
+                          .digest(),
         });
         return { boc: cell.toBoc().toString('base64'), signature: signCell(cell, (o.signer ?? o.key).secretKey).toString('base64') };
     };
@@ -126,6 +140,23 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
             }
             const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
             event({ ...chunk, choices: [{ index: 0, delta: { role: 'assistant', content: ANSWER }, finish_reason: null }] });
+            if (o.lie === 'flood') {
+                state.floodDone = false;
+                let i = 0;
+                const more = () => {
+                    while (!res.destroyed && i < FLOOD_EVENTS) {
+                        i++;
+                        if (!event({ ...chunk, choices: [{ index: 0, delta: { content: FLOOD_PIECE }, finish_reason: null }] })) return void res.once('drain', more);
+                    }
+                    if (res.destroyed) return;
+                    state.floodDone = true;
+                    event({ ...chunk, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], receipt });
+                    event({ ...chunk, choices: [], usage });
+                    res.end('data: [DONE]\n\n');
+                };
+                more();
+                return;
+            }
             if (o.lie === 'endless') {
                 res.write('data: ');
                 let sent = 0;

@@ -50,6 +50,7 @@ const fakes: Fake[] = [
     { name: 'remote', lie: 'counts', remote: true, provider: { address: addr(36), seqno: 8 } },
     { name: 'endless', lie: 'endless' },
     { name: 'huge', lie: 'huge' },
+    { name: 'flood', lie: 'flood' },
 ];
 const fake = (name: string) => fakes.find((f) => f.name === name) as Required<Fake>;
 
@@ -223,6 +224,23 @@ describe('proxy router: fault reports against workers', () => {
         expect(JSON.parse(r.text).error).toMatchObject({ code: 'no_worker_available' });
         expect(proxy.stderr()).toMatch(/worker failed, retrying elsewhere worker=huge .*answer of more than 65536 bytes \(maxAnswerBytes\)/);
         expect(await charged()).toBe(before);
+    });
+
+    it('reads a worker no faster than its client: a streamed answer waits in the worker, not in the router', async () => {
+        const before = await charged();
+        const body = { model: 'flood', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, stream: true };
+        const res = await fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...proxyAuthHeaders(CLIENT_KEY) }, body: JSON.stringify(body) });
+        expect(res.status).toBe(200);
+        // The client reads nothing for a while: 64 MiB cannot all have left the worker.
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(fake('flood').worker.floodDone).toBe(false);
+        // Then it reads: the whole answer arrives, and its receipt checks out.
+        const text = await res.text();
+        expect(fake('flood').worker.floodDone).toBe(true);
+        expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+        expect(text).not.toMatch(/"error"/);
+        expect(text.length).toBeGreaterThan(64 << 20);
+        expect(await charged()).toBeGreaterThan(before);
     });
 
     it('reports a worker reached over mutual TLS pinned to its key (an authenticated link)', async () => {

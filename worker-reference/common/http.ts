@@ -133,13 +133,14 @@ export class SseBatch {
         this.out += event;
     }
 
-    flush(): void {
-        if (this.res.destroyed || this.res.writableEnded) return;
+    /** Sends what was added; false when the response's buffer is full (wait for 'drain' before sending more). */
+    flush(): boolean {
+        if (this.res.destroyed || this.res.writableEnded) return true;
         this.start();
-        if (this.out.length === 0) return;
+        if (this.out.length === 0) return true;
         const text = this.out;
         this.out = '';
-        this.res.write(text);
+        return this.res.write(text);
     }
 
     /** Sends what is left and ends the response. */

@@ -657,7 +657,13 @@ export class ProxyServer {
                 if (events.length === 0) return;
                 for (const data of events) chain = chain.then(() => onEvent(data));
                 chain = chain.then(() => {
-                    if (!finished) out.flush();
+                    // A client reading slower than the worker writes: stop reading the worker until
+                    // the client takes what is buffered, so the answer waits in the worker's socket,
+                    // not in this router's memory.
+                    if (!finished && !out.flush() && !up.res.isPaused()) {
+                        up.res.pause();
+                        res.once('drain', () => up.res.resume());
+                    }
                 });
             });
             up.res.on('end', () => {
