@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import OpenAI from 'openai';
 import { Address, Cell } from '@ton/core';
 import { buildWorkReceipt, ed25519FromSeed, parseChargePayload, parsePayoutPayload, signCell, verifyCellSignature } from '../../wrappers/payloads';
-import { sealChatRequest, SealedAnswerReader } from '../../worker-reference/client/sealed-client';
+import { sealChatRequest, SealedAnswerReader, SealedLogprobsReader } from '../../worker-reference/client/sealed-client';
 import { escrowSecretHash, formatEscrowApiKey, proxyAuthHeaders, secretHashBytes } from '../../worker-reference/client/api-key';
 import { sha256File } from '../../worker-reference/common/hash';
 import { identityFromSeed, generateX25519 } from '../../worker-reference/crypto/keys';
@@ -264,17 +264,22 @@ describe('proxy router', () => {
         const sealed = sealChatRequest(Buffer.from(w2key, 'hex'), { messages: [{ role: 'user', content: secret }] });
         const r = await postJson(
             `${proxy.url}/v1/chat/completions`,
-            { model: 'tiny', max_tokens: 12, temperature: 0, sealed_for: w2key, ...sealed.body },
+            { model: 'tiny', max_tokens: 12, temperature: 0, sealed_for: w2key, logprobs: true, top_logprobs: 3, ...sealed.body },
             bearer(RICH_KEY),
         );
         expect(r.status).toBe(200);
-        const piece = (r.json.choices as Array<{ message: { sealed: SealedPiece; content: string | null } }>)[0].message.sealed;
+        const choice = (r.json.choices as Array<{ message: { sealed: SealedPiece; content: string | null }; logprobs: { sealed: SealedPiece } }>)[0];
+        const piece = choice.message.sealed;
         const answer = new SealedAnswerReader(sealed.replyKeys).push(piece);
         expect(answer.length).toBeGreaterThan(3);
+        // The answer's logprobs (each token, three alternatives) are sealed too.
+        const entries = new SealedLogprobsReader(sealed.replyKeys).push(choice.logprobs.sealed);
+        expect(entries.map((e) => e.token).join('')).toBe(answer);
         const wire = Buffer.concat(relay.bytes).toString('latin1');
         expect(wire).toContain(piece.ct); // the relay did see this exchange
         expect(wire).not.toContain('PINEAPPLE');
         expect(wire).not.toContain(answer);
+        expect(wire).not.toMatch(/"top_logprobs":\[|"token":/);
         // Keys the middle has (its own, the proxy's) do not open the answer.
         const mallory = generateX25519();
         expect(() => new Opener(mallory.privateKey, mallory.publicKey, 'response').open(piece)).toThrow();
