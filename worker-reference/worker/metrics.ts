@@ -29,32 +29,24 @@ export class WorkerMetrics extends HttpMetrics {
         this.tokens = new Counter({ name: 'cocoon_worker_tokens_total', help: 'tokens of generated completions by kind (prompt includes cached), as receipts count them', labelNames: ['model', 'kind'], registers });
         this.ttft = new Histogram({ name: 'cocoon_worker_time_to_first_token_seconds', help: 'from the start of evaluation to the first generated token', labelNames: ['model'], buckets: SECONDS, registers });
         this.duration = new Histogram({ name: 'cocoon_worker_generation_seconds', help: 'from admission to the end of generation', labelNames: ['model'], buckets: SECONDS, registers });
-        new Gauge({
-            name: 'cocoon_worker_requests',
-            help: 'requests generating (active) or waiting for a sequence (queued), and sequences per model (capacity)',
-            labelNames: ['model', 'state'],
-            registers,
-            collect() {
-                for (const e of engines) {
-                    const l = e.load;
-                    this.set({ model: e.id, state: 'active' }, l.active);
-                    this.set({ model: e.id, state: 'queued' }, l.queued);
-                    this.set({ model: e.id, state: 'capacity' }, l.capacity);
-                }
-            },
+        /** A gauge read from every engine when scraped: one value per model and `label`. */
+        const perModel = (name: string, help: string, label: string, read: (e: ModelEngine) => Record<string, number>) =>
+            new Gauge({
+                name,
+                help,
+                labelNames: ['model', label],
+                registers,
+                collect() {
+                    for (const e of engines) for (const [k, v] of Object.entries(read(e))) this.set({ model: e.id, [label]: k }, v);
+                },
+            });
+        perModel('cocoon_worker_requests', 'requests generating (active) or waiting for a sequence (queued), and sequences per model (capacity)', 'state', (e) => {
+            const l = e.load;
+            return { active: l.active, queued: l.queued, capacity: l.capacity };
         });
-        new Gauge({
-            name: 'cocoon_worker_json_grammars',
-            help: 'grammars of JSON response formats kept per model (kept) and the size of their schemas as JSON (schema_bytes)',
-            labelNames: ['model', 'measure'],
-            registers,
-            collect() {
-                for (const e of engines) {
-                    const c = e.grammarCache;
-                    this.set({ model: e.id, measure: 'kept' }, c.grammars);
-                    this.set({ model: e.id, measure: 'schema_bytes' }, c.bytes);
-                }
-            },
+        perModel('cocoon_worker_json_grammars', 'grammars of JSON response formats kept per model (kept) and the size of their schemas as JSON (schema_bytes)', 'measure', (e) => {
+            const c = e.grammarCache;
+            return { kept: c.grammars, schema_bytes: c.bytes };
         });
         const info = new Gauge({ name: 'cocoon_worker_info', help: 'compute backend and served models (value 1)', labelNames: ['backend', 'model', 'model_hash'], registers });
         for (const e of engines) info.set({ backend, model: e.id, model_hash: e.options.hash.toString('hex') }, 1);
