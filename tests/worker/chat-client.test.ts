@@ -117,6 +117,24 @@ describe('cocoon-chat', () => {
         expect(json.stdout.startsWith('{')).toBe(true);
     });
 
+    it('prints each token\'s log-probability and alternatives with --logprobs N, the sealed answer\'s too', async () => {
+        for (const seal of [[], ['--seal']]) {
+            const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--prompt', 'What is TON?', '--max-tokens', '6', '--temperature', '0', '--logprobs', '2', ...seal]);
+            expect(r.code).toBe(0);
+            expect(r.stderr).toMatch(SUMMARY);
+            const lines = r.stderr.split('\n').filter((l) => l.startsWith('"'));
+            expect(lines).toHaveLength(6);
+            const rows = lines.map((l) => l.split('\t'));
+            // The tokens add up to the answer printed; each has its log-probability and two alternatives.
+            expect(rows.map((c) => JSON.parse(c[0]) as string).join('')).toBe(r.stdout.replace(/\n$/, ''));
+            for (const c of rows) {
+                expect(Number(c[1])).toBeLessThanOrEqual(0);
+                expect(c.slice(2)).toHaveLength(2);
+                expect(c[2]).toBe(`${c[0]} ${c[1]}`); // greedy: the chosen token is the likeliest
+            }
+        }
+    });
+
     it('reads the prompt from standard input, with a system message', async () => {
         const r = await runCli('cocoon-chat.js', ['--proxy', proxy.url, '--api-key', API_KEY, '--system', 'Be brief.', '--max-tokens', '3'], 60_000, { input: 'Tell me about the network.\n' });
         expect(r.code).toBe(0);
@@ -171,6 +189,7 @@ describe('cocoon-chat', () => {
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--max_tokens', '5', '--prompt', 'hi'])).toThrow(/unknown option --max_tokens \(see --help\)/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--seal=yes', '--prompt', 'hi'])).toThrow(/--seal takes no value/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--json', '--json-schema', 'x.json', '--prompt', 'hi'])).toThrow(/--json and --json-schema FILE are two ways/);
+        expect(parse(['--proxy', url, '--api-key', API_KEY, '--logprobs', '21', '--prompt', 'hi'])).toThrow(/--logprobs must be an integer in \[0, 20\]/);
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--json-schema', path.join(dir, 'absent.json'), '--prompt', 'hi'])).toThrow(/--json-schema .*absent\.json: ENOENT/);
         fs.writeFileSync(path.join(dir, 'list.json'), '[1]');
         expect(parse(['--proxy', url, '--api-key', API_KEY, '--json-schema', path.join(dir, 'list.json'), '--prompt', 'hi'])).toThrow(/not a JSON schema object/);

@@ -43,6 +43,9 @@ counting exactly the tokens reported), or the command fails.
   --json               answer with a JSON object (response_format json_object)
   --json-schema FILE   answer with JSON of the JSON schema in FILE (response_format
                        json_schema; the worker refuses keywords it cannot enforce)
+  --logprobs N         print each answer token's log-probability and its N likeliest
+                       alternatives (0 to 20) to stderr at the end (sealed with the
+                       answer under --seal)
   --receipt            print the work receipt (JSON) to stderr at the end
   --help               this text
 
@@ -104,6 +107,8 @@ export function chatOptionsFromArgs(
         const name = path.basename(schemaFile).replace(/\.[^.]*$/, '').replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64) || 'schema';
         responseFormat = { type: 'json_schema', json_schema: { name, schema: schema as Record<string, unknown> } };
     }
+    const logprobsText = one(args, 'logprobs');
+    const logprobs = logprobsText === undefined ? undefined : intArg(args, 'logprobs', 0, 0, 20);
     const prompt = one(args, 'prompt') ?? stdin();
     if (prompt.trim().length === 0) throw new Error('the prompt is empty');
     const messages: ChatMessage[] = [];
@@ -122,6 +127,7 @@ export function chatOptionsFromArgs(
             temperature,
             stop: args.values.get('stop'),
             responseFormat,
+            logprobs,
         },
         printReceipt: args.switches.has('receipt'),
         chain,

@@ -58,5 +58,10 @@ runMain(async () => {
     );
     if (outcome.onChain)
         process.stderr.write(`[on chain: worker = Provider ${outcome.onChain.provider.toString()}${outcome.onChain.proxy ? `, proxy = Proxy ${outcome.onChain.proxy.toString()}` : ''}, registered at Root ${chain?.rootAddress.toString()}]\n`);
+    if (outcome.logprobs) {
+        // One line per token: its text (JSON-quoted), its log-probability, the alternatives.
+        for (const e of outcome.logprobs)
+            process.stderr.write(`${JSON.stringify(e.token)}\t${e.logprob.toFixed(4)}${e.top_logprobs.map((t) => `\t${JSON.stringify(t.token)} ${t.logprob.toFixed(4)}`).join('')}\n`);
+    }
     if (printReceipt) process.stderr.write(`${JSON.stringify(outcome.receipt, null, 2)}\n`);
 });

@@ -21,7 +21,8 @@ import { SseParser } from '../proxy/sse';
 import { openReceipt, ReceiptJson, ResultHasher } from '../worker/receipt';
 import { ChatMessage } from '../worker/chat-request';
 import { proxyAuthHeaders } from './api-key';
-import { SealedChatContent, sealChatRequest, SealedAnswerReader } from './sealed-client';
+import type { LogprobJson } from '../worker/server';
+import { SealedChatContent, sealChatRequest, SealedAnswerReader, SealedLogprobsReader } from './sealed-client';
 
 /** A worker as the proxy's GET /v1/workers lists it. */
 export interface ListedWorker {
@@ -50,6 +51,8 @@ export interface ChatOptions {
     stop?: string[];
     /** JSON output (OpenAI's response_format); sealed with the prompt when `seal` is set. */
     responseFormat?: SealedChatContent['response_format'];
+    /** Ask for each token's log-probability and this many alternatives (0..20); sealed when `seal` is set. */
+    logprobs?: number;
     timeoutMs?: number;
     /**
      * Check on chain (client/chain-check.ts): the pinned proxy key is an active registered
@@ -71,6 +74,8 @@ export interface ChatOutcome {
     receipt: ReceiptJson;
     /** With `chain`: the Provider contract of the worker that signed the receipt, and the Proxy contract of a pinned proxy key. */
     onChain?: { provider: Address; proxy?: Address };
+    /** With `logprobs`: one entry per answer token (opened, when sealed). */
+    logprobs?: LogprobJson[];
 }
 
 /** The proxy answered with an error (its OpenAI-shaped message, HTTP status and code). */
@@ -121,7 +126,7 @@ function post(url: string, body: unknown, headers: Record<string, string>, agent
 
 interface StreamChunk {
     error?: { message?: string; code?: string | null };
-    choices?: Array<{ delta?: { content?: string | null; sealed?: SealedPiece } }>;
+    choices?: Array<{ delta?: { content?: string | null; sealed?: SealedPiece }; logprobs?: { content?: LogprobJson[]; sealed?: SealedPiece } | null }>;
     usage?: UsageJson;
     receipt?: ReceiptJson;
 }
@@ -139,6 +144,7 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
         let sealedTo: ListedWorker | undefined;
         let sealed: ReturnType<typeof sealChatRequest> | undefined;
         const body: Record<string, unknown> = { model, stream: true, stream_options: { include_usage: true }, max_tokens: o.maxTokens, temperature: o.temperature };
+        if (o.logprobs !== undefined) Object.assign(body, { logprobs: true, top_logprobs: o.logprobs });
         if (o.seal) {
             sealedTo = serving.filter((w) => w.x25519_public_key).sort((a, b) => a.inflight - b.inflight)[0];
             if (!sealedTo) throw new Error(`no healthy worker serving ${model} publishes an X25519 key to seal to`);
@@ -154,6 +160,8 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
 
         const res = await post(`${base}/v1/chat/completions`, body, proxyAuthHeaders(o.apiKey), agent, timeoutMs);
         const opener = sealed && new SealedAnswerReader(sealed.replyKeys);
+        const logprobOpener = sealed && o.logprobs !== undefined ? new SealedLogprobsReader(sealed.replyKeys) : undefined;
+        const logprobs: LogprobJson[] = [];
         const hasher = new ResultHasher();
         const parser = new SseParser();
         let text = '';
@@ -183,6 +191,14 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
                 if (got.length > 0) {
                     text += got;
                     onText(got);
+                }
+                const lp = chunk.choices?.[0]?.logprobs;
+                if (lp?.sealed) {
+                    if (!logprobOpener) throw new Error('the proxy sent sealed logprobs for a plain request, or ones not asked for');
+                    logprobs.push(...logprobOpener.push(lp.sealed));
+                } else if (lp?.content) {
+                    if (opener) throw new Error('the proxy sent logprobs in the clear for a sealed request');
+                    logprobs.push(...lp.content);
                 }
                 if (chunk.usage) usage = chunk.usage;
                 if (chunk.receipt) receipt = chunk.receipt;
@@ -220,6 +236,7 @@ export async function chatThroughProxy(o: ChatOptions, onText: (text: string) =>
             requestId: opened.receipt.requestId,
             sealed: !!sealed,
             receipt,
+            ...(o.logprobs !== undefined ? { logprobs } : {}),
             onChain: provider ? { provider, proxy: proxyContract } : undefined,
         };
     } finally {
