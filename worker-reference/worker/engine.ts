@@ -360,7 +360,7 @@ export class ModelEngine {
         };
     }
 
-    /** The `count` likeliest candidates of a position, with their own text. */
+    /** The `count` likeliest candidates of a position, each with the text it would add after the previous token. */
     private alternatives(decoder: TokenTextDecoder<Token>, probabilities: Map<Token, number> | undefined, count: number): TokenLogprob['top'] {
         const out: TokenLogprob['top'] = [];
         if (!probabilities || count === 0) return out;
