@@ -1,4 +1,4 @@
-/** The largest server-sent event accepted by default (a streamed chunk with logprobs of 20 alternatives is ~1 KB a token). */
+/** The largest server-sent event accepted by default (a streamed chunk with logprobs of 20 alternatives is up to ~1.4 KB a token). */
 export const MAX_SSE_EVENT_CHARS = 4 * 1024 * 1024;
 
 /**
