@@ -9,7 +9,7 @@
  *   forged  the receipt is signed by another key (with `signer`): no evidence against the worker
  *   endless a stream's second event never ends (64 KB writes of one data line, up to 8 MiB)
  *   huge    a non-streamed answer of 1 MiB of text
- *   flood   an honest streamed answer of 64 MiB (1,024 events of 64 KiB of text), written as
+ *   flood   an honest streamed answer of 128 MiB (2,048 events of 64 KiB of text), written as
  *           fast as the proxy reads it; `floodDone` says whether the last event was written
  */
 import * as crypto from 'node:crypto';
@@ -63,7 +63,7 @@ export function startFakeWorker(o: FakeWorkerOptions): Promise<FakeWorker> {
     const requestIds: bigint[] = [];
     const state: { inflight: number; cancelled: number; busy: boolean; down: boolean; idFloor?: bigint; floodDone: boolean } = { inflight: 0, cancelled: 0, busy: false, down: false, floodDone: false };
     const FLOOD_PIECE = 'f'.repeat(64 << 10);
-    const FLOOD_EVENTS = 1024;
+    const FLOOD_EVENTS = 2048;
     const floodHash = () => {
         const h = crypto.createHash('sha256').update(ANSWER);
         for (let i = 0; i < FLOOD_EVENTS; i++) h.update(FLOOD_PIECE);
