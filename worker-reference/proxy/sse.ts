@@ -1,6 +1,9 @@
 /** The largest server-sent event accepted by default (a streamed chunk with logprobs of 20 alternatives is up to ~1.4 KB a token). */
 export const MAX_SSE_EVENT_CHARS = 4 * 1024 * 1024;
 
+/** An event's end (sticky search position set before each use). */
+const SEPARATOR = /\r?\n\r?\n/g;
+
 /**
  * Splits a server-sent-events byte stream into the `data:` payloads of its events. Each piece
  * is scanned once (an event arriving in many pieces is not scanned again from its start), and
@@ -19,9 +22,8 @@ export class SseParser {
         const out: string[] = [];
         for (;;) {
             // A separator may straddle two pieces: look back three characters ("\r\n\r" + "\n").
-            const separator = /\r?\n\r?\n/g;
-            separator.lastIndex = Math.max(0, this.scanned - 3);
-            const m = separator.exec(this.buf);
+            SEPARATOR.lastIndex = Math.max(0, this.scanned - 3);
+            const m = SEPARATOR.exec(this.buf);
             if (!m) break;
             const event = this.buf.slice(0, m.index);
             this.buf = this.buf.slice(m.index + m[0].length);

@@ -90,7 +90,7 @@ export interface AdmittedRequest {
 /**
  * Keeps the sequence's KV state for the longest prefix it shares with `prompt` (always
  * leaving at least one token to evaluate) and drops the rest; returns how many prompt tokens
- * are reused. Then `sequence.evaluate(prompt.slice(reused))` generates the answer.
+ * are reused. Then `sequence.evaluateWithMetadata(prompt.slice(reused), …)` generates the answer.
  */
 export async function reuseCommonPrefix(sequence: LlamaContextSequence, prompt: Token[]): Promise<number> {
     await sequence.adaptStateToTokens(prompt, false);
@@ -280,15 +280,12 @@ export class ModelEngine {
         let cancelled = false;
         // Log-probabilities travel with the text that completes their tokens (see LogprobTrack).
         const logprobs = p.logprobs !== undefined ? new LogprobTrack() : undefined;
-        const all: TokenLogprob[] = [];
         let sent = 0;
         const emit = (text: string) => {
             sent += text.length;
             const entries = logprobs?.take(sent);
-            if (entries && entries.length > 0) {
-                all.push(...entries);
-                p.onText?.(text, entries);
-            } else if (text.length > 0) p.onText?.(text);
+            if (entries && entries.length > 0) p.onText?.(text, entries);
+            else if (text.length > 0) p.onText?.(text);
         };
         const top = p.logprobs ?? 0;
         // The tokens generated so far, which the penalties count (not the prompt's, as OpenAI's).
@@ -346,13 +343,10 @@ export class ModelEngine {
             emit(scanner.push(rest) + scanner.finish());
         }
         const last = logprobs?.finish(scanner.answer.length);
-        if (last && last.length > 0) {
-            all.push(...last);
-            if (!cancelled) p.onText?.('', last);
-        }
+        if (last && last.length > 0 && !cancelled) p.onText?.('', last);
         return {
             text: scanner.answer,
-            ...(logprobs ? { logprobs: all } : {}),
+            ...(logprobs ? { logprobs: logprobs.released } : {}),
             usage: { prompt: prompt.length, cached, completion, reasoning: 0 },
             finishReason,
             firstTokenMs: Math.max(0, firstTokenMs),

@@ -165,6 +165,8 @@ export class LogprobTrack {
     private readonly entries: Array<TokenLogprob & { end: number }> = [];
     private generated = 0;
     private taken = 0;
+    /** Every entry handed out so far, in order (the answer's logprobs once generation ends). */
+    readonly released: TokenLogprob[] = [];
 
     /** A token whose decoded piece is `piece` (appended to the generated text). */
     add(piece: string, entry: Omit<TokenLogprob, 'text'>): void {
@@ -203,6 +205,7 @@ export class LogprobTrack {
     private release(upTo: number): TokenLogprob[] {
         const out = this.entries.slice(this.taken, upTo).map(({ text, logprob, top }) => ({ text, logprob, top }));
         this.taken = upTo;
+        this.released.push(...out);
         return out;
     }
 }
